@@ -1,0 +1,1 @@
+"""The sandbox hospital: a deterministic synthetic hospital behind `carefront demo`."""

@@ -1,0 +1,1 @@
+"""Carefront: the patient self-service portal (the Litestar app)."""
