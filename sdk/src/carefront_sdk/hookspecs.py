@@ -25,6 +25,7 @@ from carefront_sdk.models import (
     AuditEvent,
     CoverageEvent,
     DashboardCard,
+    DemoPersona,
     NavItem,
     PaymentEvent,
     PlanEvent,
@@ -136,6 +137,18 @@ def carefront_static_dirs() -> Iterable[tuple[str, Path]] | None:
     """Folders of static files, each served under ``/static/plugins/<name>/``.
 
     :return: ``(name, folder)`` pairs, or None; all implementations' folders are served.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def carefront_demo_personas() -> Iterable[DemoPersona] | None:
+    """People a visitor can try the demo as; ``carefront demo`` prints them.
+
+    Only a demo plugin (the sandbox) should implement this: the portal creates their sign-ins.
+
+    :return: personas, or None; all implementations' personas are listed.
 
     .. versionadded:: 0.1
     """

@@ -31,6 +31,7 @@ __all__ = [
     "CoverageRank",
     "DashboardCard",
     "Delivery",
+    "DemoPersona",
     "EligibilityBenefit",
     "EligibilityRejection",
     "EligibilityRequest",
@@ -626,6 +627,23 @@ class DashboardCard:
     href: str | None = None
     link_label: str | None = None
     order: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPersona:
+    """Someone a demo visitor can sign in as; offered only by demo plugins such as the sandbox."""
+
+    role: str
+    """patient, guarantor (parent of a minor), representative or supervisor."""
+    label: str
+    """What makes this persona worth trying, e.g. "a patient with a balance"."""
+    given_name: str
+    family_name: str
+    email: str
+    birth_date: date | None = None
+    mrn: str | None = None
+    statement_code: str | None = None
+    patient_id: str | None = None
 
 
 # --- Events --------------------------------------------------------------------------------------

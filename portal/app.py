@@ -1,0 +1,146 @@
+"""The composition root: ``create_app()`` builds the whole portal from one init plugin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.plugins import InitPlugin
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from portal import database
+from portal.access import signed_in
+from portal.i18n import I18n
+from portal.identity.session_store import DatabaseSessionStore
+from portal.operations.controllers import PluginsController, ProbeController
+from portal.plugin_host import PluginHost
+from portal.security import security_headers_middleware
+from portal.settings import Settings
+
+PORTAL_DIR = Path(__file__).resolve().parent
+_SOURCE_TEMPLATES = PORTAL_DIR.parent / "templates"
+# In a source checkout the templates sit beside the package; a wheel carries them inside it.
+TEMPLATES_DIR = _SOURCE_TEMPLATES if _SOURCE_TEMPLATES.is_dir() else PORTAL_DIR / "templates"
+STATIC_DIR = PORTAL_DIR / "static"
+
+SESSION_COOKIE = "__Host-carefront"
+CSRF_COOKIE = "__Host-csrftoken"
+
+
+class CarefrontPlugin(InitPlugin):
+    """Registers controllers, dependencies, middleware, sessions, CSRF and templates in one place."""
+
+    def __init__(self, settings: Settings, plugin_host: PluginHost) -> None:
+        self.settings = settings
+        self.plugin_host = plugin_host
+        self.i18n = I18n(settings.hospital.languages, settings.hospital.default_language)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings, host = self.settings, self.plugin_host
+        app_config.route_handlers.extend(
+            [
+                ProbeController,
+                PluginsController,
+                create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True}),
+                *(
+                    create_static_files_router(
+                        path=f"/static/plugins/{name}",
+                        directories=[folder],
+                        name=f"static-{name}",
+                        opt={"public": True},
+                    )
+                    for name, folder in host.static_dirs()
+                ),
+                *host.routes(),
+            ]
+        )
+        if settings.hospital.logo is not None:
+            app_config.route_handlers.append(
+                create_static_files_router(
+                    path="/branding",
+                    directories=[settings.hospital.logo.parent],
+                    name="branding",
+                    opt={"public": True},
+                )
+            )
+        app_config.dependencies.update(
+            {
+                "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+                "plugin_host": Provide(lambda: host, use_cache=True, sync_to_thread=False),
+            }
+        )
+        app_config.guards.append(signed_in)
+        app_config.request_class = HTMXRequest
+        app_config.plugins.append(HTMXPlugin())
+        app_config.stores = {"sessions": DatabaseSessionStore(settings.session.absolute, clock=host.clock)}
+        app_config.middleware[:0] = [security_headers_middleware, self.i18n.middleware]
+        app_config.middleware.append(
+            ServerSideSessionConfig(
+                key=SESSION_COOKIE,
+                max_age=int(settings.session.idle.total_seconds()),
+                renew_on_access=True,
+                secure=True,
+                httponly=True,
+                samesite="lax",
+                exclude=["^/static/", "^/branding/", "^/healthz$", "^/readyz$"],
+            ).middleware
+        )
+        app_config.csrf_config = CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name=CSRF_COOKIE,
+            cookie_secure=True,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        )
+        app_config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(self._environment()))
+        app_config.lifespan.append(self._database_lifespan)
+        app_config.state.update({"settings": settings, "plugin_host": host, "i18n": self.i18n})
+        return app_config
+
+    def _environment(self) -> Environment:
+        # Plugin folders come after the portal's own, so a plugin cannot shadow a portal template.
+        loader = ChoiceLoader(
+            [
+                FileSystemLoader(TEMPLATES_DIR),
+                *(FileSystemLoader(folder) for folder in self.plugin_host.template_dirs()),
+            ]
+        )
+        environment = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
+        self.i18n.install(environment)
+        environment.globals.update(hospital=self.settings.hospital)
+        return environment
+
+    @asynccontextmanager
+    async def _database_lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        engine = await database.connect(self.settings)
+        try:
+            pending = await database.pending_migrations()
+            if pending:
+                raise database.UnappliedMigrations(pending)
+            yield
+        finally:
+            await database.disconnect(engine)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    plugins: Sequence[tuple[str, ModuleType | object]] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Litestar:
+    """Build the portal. Tests pass ``plugins`` explicitly; otherwise installed plugins are loaded."""
+    settings = settings or Settings.load()
+    plugin_host = PluginHost.load(settings, plugins=plugins, clock=clock)
+    return Litestar(plugins=[CarefrontPlugin(settings, plugin_host)], openapi_config=None)

@@ -1,0 +1,12 @@
+"""The identity Piccolo app."""
+
+from piccolo.conf.apps import AppConfig
+
+from portal.database_paths import migrations_folder
+from portal.identity.tables import WebSession
+
+APP_CONFIG = AppConfig(
+    app_name="identity",
+    migrations_folder_path=str(migrations_folder("identity")),
+    table_classes=[WebSession],
+)

@@ -1,0 +1,91 @@
+"""Server-side sessions kept in the database, so any app process can serve any request.
+
+Litestar's session middleware stores the session here under a random key; the browser holds only
+that key. Besides the idle expiry Litestar renews on each request, the store enforces the absolute
+lifetime (PROMISES.md 3): a session older than ``absolute`` is gone, however active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from litestar.stores.base import Store
+
+from portal.identity.tables import WebSession
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseSessionStore(Store):
+    def __init__(self, absolute: timedelta, clock: Callable[[], datetime] = _now) -> None:
+        self.absolute = absolute
+        self.clock = clock
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        now = self.clock()
+        data = value.encode() if isinstance(value, str) else value
+        expires_at = now + _as_delta(expires_in) if expires_in is not None else now + self.absolute
+        # created_at is kept on update: the absolute lifetime counts from the first write.
+        await (
+            WebSession.insert(WebSession(key=key, data=data, created_at=now, expires_at=expires_at))
+            .on_conflict(
+                target=WebSession.key,
+                action="DO UPDATE",
+                values=[WebSession.data, WebSession.expires_at],
+            )
+            .run()
+        )
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        now = self.clock()
+        row = (
+            await WebSession.select(WebSession.data, WebSession.created_at, WebSession.expires_at)
+            .where(WebSession.key == key)
+            .first()
+            .run()
+        )
+        if row is None:
+            return None
+        if row["expires_at"] <= now or row["created_at"] + self.absolute <= now:
+            await self.delete(key)
+            return None
+        if renew_for is not None:
+            await (
+                WebSession.update({WebSession.expires_at: now + _as_delta(renew_for)})
+                .where(WebSession.key == key)
+                .run()
+            )
+        return bytes(row["data"])
+
+    async def delete(self, key: str) -> None:
+        await WebSession.delete().where(WebSession.key == key).run()
+
+    async def delete_all(self) -> None:
+        await WebSession.delete(force=True).run()
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        row = await WebSession.select(WebSession.expires_at).where(WebSession.key == key).first().run()
+        if row is None:
+            return None
+        return max(0, int((row["expires_at"] - self.clock()).total_seconds()))
+
+    async def delete_expired(self) -> int:
+        """Remove sessions past their expiry; returns how many."""
+        now = self.clock()
+        gone = (
+            await WebSession.delete()
+            .where((WebSession.expires_at <= now) | (WebSession.created_at <= now - self.absolute))
+            .returning(WebSession.id)
+            .run()
+        )
+        return len(gone)
+
+
+def _as_delta(value: int | timedelta) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)

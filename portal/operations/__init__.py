@@ -1,0 +1,1 @@
+"""Operations: health and readiness probes, and the staff view of installed plugins."""

@@ -1,0 +1,243 @@
+"""Typed settings, read once at start-up from ``carefront.toml`` and the environment.
+
+Precedence: environment variable > ``carefront.toml`` > default. Any value in the file may be a
+reference (``{ "$env" = "NAME" }``) so secrets stay out of it. A missing or invalid setting raises
+:class:`SettingsError` naming the setting and what was expected, and the portal does not start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from carefront_sdk.adapters import Port
+
+SUPPORTED_LANGUAGES = ("en", "es")
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and what was expected."""
+
+    def __init__(self, setting: str, expected: str) -> None:
+        super().__init__(f"setting {setting}: {expected}")
+        self.setting = setting
+        self.expected = expected
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    name: str = "Riverside Community Hospital"
+    billing_phone: str = "+1 (555) 010-4400"
+    time_zone: str = "America/Chicago"
+    logo: Path | None = None
+    """An image file shown beside the name; served from ``/branding/``."""
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    default_language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """PROMISES.md 3: sessions end after 15 minutes idle and 12 hours in all."""
+
+    idle: timedelta = timedelta(minutes=15)
+    absolute: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    secret_key: str
+    database_url: str
+    data_dir: Path
+    public_url: str
+    hospital: Hospital = field(default_factory=Hospital)
+    ports: Mapping[Port, str] = field(default_factory=dict)
+    """Which registered adapter serves each port; a port left out takes the only one offered."""
+    adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Raw ``[adapters.<name>]`` sections, checked against each adapter's declared fields."""
+    plugins_allow: tuple[str, ...] | None = None
+    plugins_block: tuple[str, ...] = ()
+    adapter_timeout_seconds: float = 10.0
+    session: SessionPolicy = field(default_factory=SessionPolicy)
+    config_path: Path | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``CAREFRONT_CONFIG`` (default ``./carefront.toml``) and the environment."""
+        env = os.environ if environ is None else environ
+        config_path = _config_path(env)
+        document = _read_toml(config_path) if config_path else {}
+        return cls.from_document(document, env, config_path)
+
+    @classmethod
+    def from_document(
+        cls, document: Mapping[str, Any], env: Mapping[str, str], config_path: Path | None = None
+    ) -> Settings:
+        base = config_path.parent if config_path else Path.cwd()
+        server = _section(document, "server")
+        hospital_doc = _section(document, "hospital")
+
+        def pick(setting: str, env_name: str, section: Mapping[str, Any], key: str) -> Any:
+            if env_name in env:
+                return env[env_name]
+            return _dereference(f"{setting}", section.get(key), env)
+
+        data_dir = Path(pick("server.data_dir", "CAREFRONT_DATA_DIR", server, "data_dir") or base / "var")
+        if not data_dir.is_absolute():
+            data_dir = base / data_dir
+        database_url = pick("server.database_url", "DATABASE_URL", server, "database_url") or (
+            f"sqlite:///{data_dir / 'carefront.sqlite3'}"
+        )
+        _check_database_url(database_url)
+        secret_key = pick("server.secret_key", "CAREFRONT_SECRET_KEY", server, "secret_key")
+        if not isinstance(secret_key, str) or len(secret_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                "server.secret_key (CAREFRONT_SECRET_KEY)",
+                f"at least {MIN_SECRET_LENGTH} characters of random text, e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+            )
+        public_url = str(pick("server.public_url", "CAREFRONT_PUBLIC_URL", server, "public_url") or "")
+        public_url = public_url.rstrip("/") or "http://127.0.0.1:8000"
+        if urlsplit(public_url).scheme not in {"http", "https"} or not urlsplit(public_url).netloc:
+            raise SettingsError("server.public_url (CAREFRONT_PUBLIC_URL)", f"an http(s) URL, got {public_url!r}")
+        timeout = server.get("adapter_timeout_seconds", 10.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise SettingsError("server.adapter_timeout_seconds", f"a positive number of seconds, got {timeout!r}")
+
+        plugins = _section(document, "plugins")
+        allow = _name_list("CAREFRONT_PLUGINS", env) if "CAREFRONT_PLUGINS" in env else plugins.get("allow")
+        block = (
+            _name_list("CAREFRONT_DISABLE_PLUGINS", env)
+            if "CAREFRONT_DISABLE_PLUGINS" in env
+            else plugins.get("block", [])
+        )
+        return cls(
+            secret_key=secret_key,
+            database_url=database_url,
+            data_dir=data_dir,
+            public_url=public_url,
+            hospital=_hospital(hospital_doc, base),
+            ports=_ports(_section(document, "ports")),
+            adapters={name: dict(values) for name, values in _section(document, "adapters").items()},
+            plugins_allow=None if allow is None else tuple(_strings("plugins.allow", allow)),
+            plugins_block=tuple(_strings("plugins.block", block)),
+            adapter_timeout_seconds=float(timeout),
+            config_path=config_path,
+        )
+
+
+def _config_path(env: Mapping[str, str]) -> Path | None:
+    if "CAREFRONT_CONFIG" in env:
+        path = Path(env["CAREFRONT_CONFIG"])
+        if not path.is_file():
+            raise SettingsError("CAREFRONT_CONFIG", f"a readable carefront.toml, but {path} does not exist")
+        return path.resolve()
+    default = Path.cwd() / "carefront.toml"
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(str(path), f"valid TOML ({error})") from None
+
+
+def _section(document: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = document.get(name, {})
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"[{name}]", "a table of settings")
+    return value
+
+
+def _dereference(setting: str, value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"$env"}:
+        if value["$env"] not in env:
+            raise SettingsError(setting, f"environment variable {value['$env']} to be set")
+        return env[value["$env"]]
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            raise SettingsError("DATABASE_URL", f"sqlite:///path/to/file.sqlite3, got {url!r}")
+    elif scheme in {"postgres", "postgresql"}:
+        if not urlsplit(url).hostname:
+            raise SettingsError("DATABASE_URL", "postgresql://user:password@host:port/database with a host")
+    else:
+        raise SettingsError("DATABASE_URL", f"a sqlite:/// or postgresql:// URL, got scheme {scheme!r}")
+
+
+def _name_list(name: str, env: Mapping[str, str]) -> list[str]:
+    return [item.strip() for item in env[name].split(",") if item.strip()]
+
+
+def _strings(setting: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SettingsError(setting, f"a list of plugin names, got {value!r}")
+    return value
+
+
+def _hospital(doc: Mapping[str, Any], base: Path) -> Hospital:
+    default = Hospital()
+    for key in ("name", "billing_phone", "time_zone", "default_language"):
+        if key in doc and (not isinstance(doc[key], str) or not doc[key].strip()):
+            raise SettingsError(f"hospital.{key}", f"a non-empty string, got {doc[key]!r}")
+    time_zone = doc.get("time_zone", default.time_zone)
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            "hospital.time_zone", f"an IANA time zone such as America/Chicago, got {time_zone!r}"
+        ) from None
+    languages = tuple(doc.get("languages", default.languages))
+    unknown = [code for code in languages if code not in SUPPORTED_LANGUAGES]
+    if not languages or unknown:
+        raise SettingsError(
+            "hospital.languages",
+            f"a list drawn from {', '.join(SUPPORTED_LANGUAGES)}, got {list(languages)!r}",
+        )
+    default_language = doc.get("default_language", languages[0])
+    if default_language not in languages:
+        raise SettingsError("hospital.default_language", f"one of {', '.join(languages)}, got {default_language!r}")
+    logo = None
+    if "logo" in doc:
+        logo = Path(doc["logo"])
+        logo = logo if logo.is_absolute() else base / logo
+        if logo.suffix.lower() not in {".svg", ".png", ".webp"} or not logo.is_file():
+            raise SettingsError("hospital.logo", f"an existing .svg, .png or .webp file, got {logo}")
+    return Hospital(
+        name=doc.get("name", default.name),
+        billing_phone=doc.get("billing_phone", default.billing_phone),
+        time_zone=time_zone,
+        logo=logo,
+        languages=languages,
+        default_language=default_language,
+    )
+
+
+def _ports(doc: Mapping[str, Any]) -> dict[Port, str]:
+    ports: dict[Port, str] = {}
+    for key, value in doc.items():
+        try:
+            port = Port(key)
+        except ValueError:
+            raise SettingsError(f"ports.{key}", f"one of {', '.join(p.value for p in Port)}") from None
+        if not isinstance(value, str) or not value:
+            raise SettingsError(f"ports.{key}", f"the name of a registered adapter, got {value!r}")
+        ports[port] = value
+    return ports
