@@ -19,6 +19,7 @@ from carefront_sdk.adapters import Port
 from portal import database
 from portal.app import create_app
 from portal.plugin_host import PluginError, PluginHost
+from portal.scaffold import create_plugin
 from portal.settings import Settings, SettingsError
 
 DEMO_ADAPTER_SETTINGS = {"sandbox": {"latency_ms": 40}}
@@ -157,10 +158,8 @@ def plugin() -> None:
 @click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 def plugin_new(name: str, port_name: str, directory: Path) -> None:
     """Scaffold a plugin distribution with a working in-memory adapter and contract tests."""
-    from portal.scaffold import create_plugin
-
     try:
         created = create_plugin(name, Port(port_name), directory)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="NAME") from None
-    click.echo(f"Created {created}. Next: cd {created} && pip install -e . && pytest")
+    click.echo(f"Created {created}. Next: cd {created} && pip install -e '.[test]' && pytest")

@@ -315,7 +315,7 @@ class PluginHost:
         merged: list[Any] = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                result = impl.function(**{name: kwargs[name] for name in impl.argnames})
+                result = _call(impl, **kwargs)
             except Exception as error:
                 if strict:
                     raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {error!r}") from error
@@ -333,9 +333,14 @@ class PluginHost:
             raise ValueError(f"no event hook named {hook_name!r}")
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                impl.function(event=event)
+                _call(impl, event=event)
             except Exception:
                 log.exception("plugin=%s hook=%s failed", impl.plugin_name, hook_name)
+
+
+def _call(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+    """Call one plugin's implementation with the arguments it asks for (a subset of the spec's)."""
+    return impl.function(**{name: kwargs[name] for name in impl.argnames})
 
 
 def _missing_methods(adapter: Any, protocol: type) -> list[str]:
@@ -398,7 +403,7 @@ def _collect_registrations(pm: pluggy.PluginManager) -> tuple[AdapterRegistratio
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             registry = AdapterRegistry(port=port, plugin=impl.plugin_name)
             try:
-                impl.function(registry=registry)
+                _call(impl, registry=registry)
             except Exception as error:
                 raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {error!r}") from error
             registrations.extend(registry.registrations)

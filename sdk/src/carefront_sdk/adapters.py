@@ -124,11 +124,12 @@ class EHR(Protocol):
         ...
 
     async def book(self, patient_id: str, slot_id: str, idempotency_key: str) -> Appointment:
-        """Book the slot; ``Refused("slot_taken", ...)`` when someone else has it."""
+        """Book the slot; ``Refused("slot_taken", ...)`` when it is no longer open (booked under
+        any other idempotency key, by anyone), ``NotFound`` when the slot or patient is unknown."""
         ...
 
     async def cancel(self, appointment_id: str, reason: str, idempotency_key: str) -> Appointment:
-        """Cancel the appointment and free its slot."""
+        """Cancel the appointment and free its slot; ``NotFound`` when the appointment is unknown."""
         ...
 
     async def post_payment(self, posting: PaymentPosting, idempotency_key: str) -> PostingReceipt:

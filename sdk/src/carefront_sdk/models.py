@@ -201,7 +201,13 @@ class Visit:
 
 @dataclass(frozen=True, slots=True)
 class ChargeLine:
-    """One itemized line of a statement."""
+    """One itemized line of a statement.
+
+    The line adds up: ``patient_owes == charged - insurance_paid - (adjustments not in group PR)``.
+    Contractual and other reductions (CO, OA, PI) lower what anyone owes; PR adjustments (deductible,
+    coinsurance, copay) do not reduce the charge, they explain why the patient owes it. A self-pay
+    line has no adjustments and the patient owes the whole charge. All amounts share one currency.
+    """
 
     id: str
     visit_id: str
@@ -220,6 +226,16 @@ class ChargeLine:
 
 @dataclass(frozen=True, slots=True)
 class StatementSummary:
+    """A statement's totals, which are the sums of its lines (see :class:`ChargeLine`):
+
+    - ``total_charged`` is the sum of the lines' ``charged``, ``insurance_paid`` of their
+      ``insurance_paid``, and ``adjustments`` of their adjustments not in group PR;
+    - ``balance == sum(line.patient_owes) - patient_paid``, hence also
+      ``balance == total_charged - insurance_paid - adjustments - patient_paid``.
+
+    The contract kit's ``statement_problems`` checks exactly this.
+    """
+
     id: str
     patient_id: str
     account_number: str
@@ -231,8 +247,9 @@ class StatementSummary:
     insurance_paid: Money
     adjustments: Money
     patient_paid: Money
+    """What the patient has paid towards this statement (through the portal or otherwise)."""
     balance: Money
-    """What the patient still owes on this statement."""
+    """What the patient still owes on this statement; negative is a credit."""
 
 
 @dataclass(frozen=True, slots=True)
