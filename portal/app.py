@@ -28,6 +28,10 @@ from portal.operations.controllers import PluginsController, ProbeController
 from portal.plugin_host import PluginHost
 from portal.security import security_headers_middleware
 from portal.settings import Settings
+from portal.web.controllers import FrontPageController, LanguageController
+from portal.web.errors import handle_exception
+from portal.web.templating import StaticAssets
+from portal.web.templating import install as install_template_helpers
 
 PORTAL_DIR = Path(__file__).resolve().parent
 _SOURCE_TEMPLATES = PORTAL_DIR.parent / "templates"
@@ -37,6 +41,9 @@ STATIC_DIR = PORTAL_DIR / "static"
 
 SESSION_COOKIE = "__Host-carefront"
 CSRF_COOKIE = "__Host-csrftoken"
+# Answers that set no cookie: static files are cached for a year, by shared caches too, and probes are
+# polled by load balancers.
+COOKIELESS_PATHS = ["^/static/", "^/branding/", "^/healthz$", "^/readyz$"]
 
 
 class CarefrontPlugin(InitPlugin):
@@ -53,6 +60,8 @@ class CarefrontPlugin(InitPlugin):
             [
                 ProbeController,
                 PluginsController,
+                FrontPageController,
+                LanguageController,
                 create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True}),
                 *(
                     create_static_files_router(
@@ -85,7 +94,7 @@ class CarefrontPlugin(InitPlugin):
         app_config.request_class = HTMXRequest
         app_config.plugins.append(HTMXPlugin())
         app_config.stores = {"sessions": DatabaseSessionStore(settings.session.absolute, clock=host.clock)}
-        app_config.middleware[:0] = [security_headers_middleware, self.i18n.middleware]
+        app_config.exception_handlers[Exception] = handle_exception
         app_config.middleware.append(
             ServerSideSessionConfig(
                 key=SESSION_COOKIE,
@@ -94,7 +103,7 @@ class CarefrontPlugin(InitPlugin):
                 secure=True,
                 httponly=True,
                 samesite="lax",
-                exclude=["^/static/", "^/branding/", "^/healthz$", "^/readyz$"],
+                exclude=COOKIELESS_PATHS,
             ).middleware
         )
         app_config.csrf_config = CSRFConfig(
@@ -103,6 +112,7 @@ class CarefrontPlugin(InitPlugin):
             cookie_secure=True,
             cookie_httponly=True,
             cookie_samesite="lax",
+            exclude=COOKIELESS_PATHS,
         )
         app_config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(self._environment()))
         app_config.lifespan.append(self._database_lifespan)
@@ -120,6 +130,8 @@ class CarefrontPlugin(InitPlugin):
         environment = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
         self.i18n.install(environment)
         environment.globals.update(hospital=self.settings.hospital)
+        static_folders = {"": STATIC_DIR, **{f"plugins/{name}": path for name, path in self.plugin_host.static_dirs()}}
+        install_template_helpers(environment, StaticAssets(static_folders))
         return environment
 
     @asynccontextmanager
@@ -143,4 +155,9 @@ def create_app(
     """Build the portal. Tests pass ``plugins`` explicitly; otherwise installed plugins are loaded."""
     settings = settings or Settings.load()
     plugin_host = PluginHost.load(settings, plugins=plugins, clock=clock)
-    return Litestar(plugins=[CarefrontPlugin(settings, plugin_host)], openapi_config=None)
+    carefront = CarefrontPlugin(settings, plugin_host)
+    app = Litestar(plugins=[carefront], openapi_config=None)
+    # Litestar runs app middleware only around matched routes (litestar-org/litestar#175), so a 404, a
+    # 405 or a CSRF 403 would lack the security headers and the reader's language: wrap the router too.
+    app.asgi_handler = security_headers_middleware(carefront.i18n.middleware(app.asgi_handler))
+    return app

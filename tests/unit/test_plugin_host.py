@@ -258,7 +258,7 @@ def test_a_refusal_does_not_count_against_the_circuit():
 
 
 async def test_health_reports_each_port(tmp_path):
-    host, ehr = troubled_host(tmp_path)
+    host, _ = troubled_host(tmp_path)
     health = await host.health()
     assert set(health) == set(Port)
     assert all(state.ok for state in health.values())
