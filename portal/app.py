@@ -13,7 +13,6 @@ from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.plugins import InitPlugin
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -23,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from portal import database
 from portal.access import signed_in
 from portal.i18n import I18n
-from portal.identity.session_store import DatabaseSessionStore
+from portal.identity.session_store import DatabaseSessionStore, SessionConfig
 from portal.operations.controllers import PluginsController, ProbeController
 from portal.plugin_host import PluginHost
 from portal.security import security_headers_middleware
@@ -96,7 +95,7 @@ class CarefrontPlugin(InitPlugin):
         app_config.stores = {"sessions": DatabaseSessionStore(settings.session.absolute, clock=host.clock)}
         app_config.exception_handlers[Exception] = handle_exception
         app_config.middleware.append(
-            ServerSideSessionConfig(
+            SessionConfig(
                 key=SESSION_COOKIE,
                 max_age=int(settings.session.idle.total_seconds()),
                 renew_on_access=True,

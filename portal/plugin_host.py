@@ -352,8 +352,22 @@ def _register_explicit(pm: pluggy.PluginManager, plugins: Sequence[tuple[str, ob
     infos = []
     for name, module in plugins:
         _register(pm, module, name)
-        infos.append(PluginInfo(name, "", "", ()))
+        distribution = _distribution_of(module)
+        infos.append(
+            PluginInfo(
+                name, distribution.version if distribution else "", distribution.name if distribution else "", ()
+            )
+        )
     return _with_hooks(pm, infos)
+
+
+def _distribution_of(plugin: object) -> metadata.Distribution | None:
+    """The distribution whose ``carefront`` entry point names this plugin module, if one is installed."""
+    module_name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    for entry_point in metadata.entry_points(group=PROJECT_NAME):
+        if entry_point.module == module_name:
+            return entry_point.dist
+    return None
 
 
 def _register_entry_points(pm: pluggy.PluginManager, settings: Settings) -> tuple[PluginInfo, ...]:

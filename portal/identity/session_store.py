@@ -8,9 +8,13 @@ lifetime (PROMISES.md 3): a session older than ``absolute`` is gone, however act
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
+from litestar.types import Empty, Message, ScopeSession
 
 from portal.identity.tables import WebSession
 
@@ -89,3 +93,22 @@ class DatabaseSessionStore(Store):
 
 def _as_delta(value: int | timedelta) -> timedelta:
     return value if isinstance(value, timedelta) else timedelta(seconds=value)
+
+
+class LazySessionBackend(ServerSideSessionBackend):
+    """Writes a session only when there is something in it.
+
+    Litestar stores an empty session, and sets its cookie, on every response; for anonymous page
+    views that is a database write each, and a cookie nobody needs. An emptied session that the
+    browser did present is still deleted, which is what ending a session means.
+    """
+
+    async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
+        if not scope_session and not connection.cookies.get(self.config.key):
+            return
+        await super().store_in_message(scope_session or Empty, message, connection)
+
+
+@dataclass
+class SessionConfig(ServerSideSessionConfig):
+    _backend_class = LazySessionBackend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from carefront_sdk.adapters import Port
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.response import Response, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -21,7 +22,7 @@ class ProbeController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", opt={"public": True}, skip_session=True)
-    async def readyz(self, plugin_host: PluginHost) -> Response[dict[str, object]]:
+    async def readyz(self, plugin_host: NamedDependency[PluginHost]) -> Response[dict[str, object]]:
         """Ready for traffic: the database answers, its migrations are applied, every port has an adapter."""
         checks: dict[str, str] = {}
         try:
@@ -46,7 +47,7 @@ class PluginsController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def plugins(self, plugin_host: PluginHost) -> Template:
+    async def plugins(self, plugin_host: NamedDependency[PluginHost]) -> Template:
         health = await plugin_host.health()
         return Template(
             "operations/plugins.html",
