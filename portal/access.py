@@ -1,15 +1,20 @@
 """Who may reach which route: deny by default (PROMISES.md 1).
 
-Every route needs a signed-in session unless its handler says ``opt={"public": True}``; staff
-routes also need a staff role. Guards are small functions, attached once at the app level or on a
-controller.
+Every route needs a session unless its handler says ``opt={"public": True}``. Patient pages need a
+patient session (a guest session only where a handler says ``opt={"guest": True}``), staff pages a
+staff session with a role the controller names. Guards are small functions, attached once at the
+app level or on a controller.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+
+from portal.identity.sessions import Realm, viewer
 
 STAFF_ROLES = frozenset({"representative", "supervisor", "administrator"})
 
@@ -19,13 +24,35 @@ def is_public(handler: BaseRouteHandler) -> bool:
 
 
 def signed_in(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """The app-wide guard: a session with an account, or a route marked public."""
+    """The app-wide guard: a live session of any realm, or a route marked public."""
     if is_public(handler):
         return
-    if not connection.session.get("account_id"):
+    if viewer(connection) is None:
         raise NotAuthorizedException("Please sign in to continue.")
 
 
-def staff_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    if connection.session.get("role") not in STAFF_ROLES:
-        raise PermissionDeniedException("This page is for hospital staff.")
+def patients_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Patient pages: a patient session, or a guest session where the handler allows guests."""
+    current = viewer(connection)
+    if current is None:
+        raise NotAuthorizedException("Please sign in to continue.")
+    if current.realm is Realm.PATIENT or (current.realm is Realm.GUEST and handler.opt.get("guest")):
+        return
+    raise PermissionDeniedException("This page is for patients.")
+
+
+def staff_with(*roles: str) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+    """A guard for staff pages that the named roles (default: any staff role) may open."""
+    allowed = frozenset(roles) or STAFF_ROLES
+
+    def staff_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        current = viewer(connection)
+        if current is None:
+            raise NotAuthorizedException("Please sign in to continue.")
+        if current.realm is not Realm.STAFF or current.role not in allowed:
+            raise PermissionDeniedException("This page is for hospital staff.")
+
+    return staff_guard
+
+
+staff_only = staff_with()

@@ -17,6 +17,7 @@ from pathlib import Path
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, get_currency_precision
@@ -32,16 +33,38 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 _current = contextvars.ContextVar("carefront_language", default="en")
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction (babel's default keyword); it is translated when shown."""
+    return message
+
+
+def read_catalog(language: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
+    """Every ``*.po`` file of ``language`` merged into one catalog.
+
+    Each domain keeps its own file (``messages.po`` for the shared pages, ``identity.po``, …) so that
+    work on two domains never edits one file; a msgid translated in two files must agree.
+    """
+    merged = Catalog(locale=language)
+    for po_path in sorted((locale_dir / language / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as handle:
+            for message in read_po(handle, locale=language):
+                if not message.id:
+                    continue  # the header
+                known = merged.get(message.id, context=message.context)
+                if known is not None and known.string != message.string:
+                    raise ValueError(f"{po_path.name}: {message.id!r} is translated differently in another file")
+                merged[message.id] = message
+    return merged
+
+
 def load_catalogs(languages: Iterable[str], locale_dir: Path = LOCALE_DIR) -> dict[str, NullTranslations]:
-    """Compile each language's ``messages.po`` in memory; English is the source text itself."""
+    """Compile each language's catalog in memory; English is the source text itself."""
     catalogs: dict[str, NullTranslations] = {}
     for language in languages:
-        po_path = locale_dir / language / "LC_MESSAGES" / "messages.po"
-        if not po_path.is_file():
+        catalog = read_catalog(language, locale_dir)
+        if not len(catalog):
             catalogs[language] = NullTranslations()
             continue
-        with po_path.open("rb") as handle:
-            catalog = read_po(handle, locale=language)
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)

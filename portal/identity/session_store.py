@@ -7,9 +7,11 @@ lifetime (PROMISES.md 3): a session older than ``absolute`` is gone, however act
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
@@ -32,13 +34,16 @@ class DatabaseSessionStore(Store):
         now = self.clock()
         data = value.encode() if isinstance(value, str) else value
         expires_at = now + _as_delta(expires_in) if expires_in is not None else now + self.absolute
+        owner = _owner(data)
         # created_at is kept on update: the absolute lifetime counts from the first write.
         await (
-            WebSession.insert(WebSession(key=key, data=data, created_at=now, expires_at=expires_at))
+            WebSession.insert(
+                WebSession(key=key, data=data, created_at=now, expires_at=expires_at, account_public_id=owner)
+            )
             .on_conflict(
                 target=WebSession.key,
                 action="DO UPDATE",
-                values=[WebSession.data, WebSession.expires_at],
+                values=[WebSession.data, WebSession.expires_at, WebSession.account_public_id],
             )
             .run()
         )
@@ -79,6 +84,28 @@ class DatabaseSessionStore(Store):
             return None
         return max(0, int((row["expires_at"] - self.clock()).total_seconds()))
 
+    async def sessions_of(self, account_public_id: str) -> list[dict[str, Any]]:
+        """The account's live sessions, newest first: key, started, expires and the session's data."""
+        now = self.clock()
+        rows = (
+            await WebSession.select(WebSession.key, WebSession.data, WebSession.created_at, WebSession.expires_at)
+            .where(
+                (WebSession.account_public_id == account_public_id)
+                & (WebSession.expires_at > now)
+                & (WebSession.created_at > now - self.absolute)
+            )
+            .order_by(WebSession.created_at, ascending=False)
+            .run()
+        )
+        return [{**row, "data": json.loads(bytes(row["data"]))} for row in rows]
+
+    async def end_sessions_of(self, account_public_id: str, *, keep: str | None = None) -> int:
+        """Sign the account out everywhere (but the session ``keep``); returns how many ended."""
+        condition = WebSession.account_public_id == account_public_id
+        if keep is not None:
+            condition &= WebSession.key != keep
+        return len(await WebSession.delete().where(condition).returning(WebSession.id).run())
+
     async def delete_expired(self) -> int:
         """Remove sessions past their expiry; returns how many."""
         now = self.clock()
@@ -91,21 +118,43 @@ class DatabaseSessionStore(Store):
         return len(gone)
 
 
+def _owner(data: bytes) -> str | None:
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return None
+    return decoded.get("account_id") if isinstance(decoded, dict) else None
+
+
 def _as_delta(value: int | timedelta) -> timedelta:
     return value if isinstance(value, timedelta) else timedelta(seconds=value)
 
 
+ROTATE = "carefront.rotate_session"
+"""Set in a request's scope (by ``portal.identity.sessions``) to give its session a new key."""
+_NEW_KEY = "carefront.new_session_key"
+
+
 class LazySessionBackend(ServerSideSessionBackend):
-    """Writes a session only when there is something in it.
+    """Writes a session only when there is something in it, and gives it a new key on request.
 
     Litestar stores an empty session, and sets its cookie, on every response; for anonymous page
     views that is a database write each, and a cookie nobody needs. An emptied session that the
-    browser did present is still deleted, which is what ending a session means.
+    browser did present is still deleted, which is what ending a session means. A new key at
+    sign-in and when impersonation starts or ends defeats session fixation (PROMISES.md 3).
     """
 
+    def get_session_id(self, connection: ASGIConnection) -> str:
+        return connection.scope.get(_NEW_KEY) or super().get_session_id(connection)  # type: ignore[return-value]
+
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
-        if not scope_session and not connection.cookies.get(self.config.key):
+        presented = connection.cookies.get(self.config.key)
+        if not scope_session and not presented:
             return
+        if connection.scope.get(ROTATE) and _NEW_KEY not in connection.scope:
+            if presented:
+                await self.delete(presented, store=self.config.get_store_from_app(connection.scope["app"]))
+            connection.scope[_NEW_KEY] = self.generate_session_id()  # type: ignore[literal-required]
         await super().store_in_message(scope_session or Empty, message, connection)
 
 

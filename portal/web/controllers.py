@@ -14,9 +14,9 @@ from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from portal.i18n import LANGUAGE_COOKIE
+from portal.i18n import LANGUAGE_COOKIE, N_
 from portal.settings import Settings
-from portal.web.errors import N_, SIGN_IN_ROUTE, ErrorText, error_response, route_path
+from portal.web.errors import SIGN_IN_ROUTE, ErrorText, error_response, route_path
 
 SIGN_UP_ROUTE = "sign-up"
 GUEST_PAYMENT_ROUTE = "guest-payment"

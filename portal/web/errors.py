@@ -24,18 +24,13 @@ from litestar.exceptions import HTTPException, NoRouteMatchFoundException
 from litestar.plugins.htmx import HTMXHeaders, HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from portal.i18n import I18n
+from portal.i18n import N_, I18n
 
 log = logging.getLogger("carefront.errors")
 
 SIGN_IN_ROUTE = "sign-in"
 CSRF_FAILURE = "CSRF token verification failed"
 """Litestar's CSRF middleware raises a plain 403 with this detail."""
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (babel's default keyword); it is translated when shown."""
-    return message
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,8 @@ def session_as(app: Litestar, client: httpx.AsyncClient) -> Callable[..., Awaita
 
     async def start(role: str = "patient", **values: str) -> str:
         session_id = secrets.token_hex(32)
-        data = {"account_id": f"account-{secrets.token_hex(4)}", "role": role, **values}
+        realm = "patient" if role == "patient" else "staff"
+        data = {"account_id": f"account-{secrets.token_hex(4)}", "realm": realm, "role": role, **values}
         await app.stores.get("sessions").set(session_id, encode_json(data), expires_in=15 * 60)
         client.cookies.set(SESSION_COOKIE, session_id)
         return session_id

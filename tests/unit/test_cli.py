@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -29,7 +31,7 @@ def run(environ, *args):
 def test_migrate_then_migrate_again(environ):
     first = run(environ, "migrate")
     assert first.exit_code == 0, first.output
-    assert "Applied 1 migration(s): identity:" in first.output
+    assert re.search(r"Applied [1-9]\d* migration\(s\): identity:", first.output), first.output
     again = run(environ, "migrate")
     assert "Applied 0 migration(s); none pending." in again.output
 

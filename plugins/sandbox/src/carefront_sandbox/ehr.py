@@ -77,8 +77,7 @@ def _patient(row: Any) -> Patient:
 
 
 def _summary(row: Any) -> StatementSummary:
-    currency = row[11]
-    owes, paid = row[9], row[10]
+    currency, owes, paid = row[11], row[9], row[10]
     return StatementSummary(
         id=format_id("st", row[0]),
         patient_id=format_id("pt", row[1]),
@@ -116,7 +115,7 @@ def _coverage(row: Any) -> Coverage:
         payer_name=row[4],
         plan_name=row[5],
         member_id=row[6],
-        group_number=None if row[7] is None else row[7],
+        group_number=row[7],
         subscriber_name=row[8],
         subscriber_birth_date=date.fromisoformat(row[9]),
         relationship=row[10],
@@ -509,10 +508,8 @@ class SandboxEHR(SandboxAdapter):
         ]
         if not clinicians:
             return []
-        first, after = (
-            schedule.cell_key(datetime.combine(day, datetime.min.time())),
-            (day + timedelta(days=1)).isoformat(),
-        )
+        # Cell keys start with the ISO day, so the day's cells sort between it and the next day.
+        first, after = day.isoformat(), (day + timedelta(days=1)).isoformat()
         marks = ",".join("?" * len(clinicians))
         held = await self._store.read(
             lambda db: set(

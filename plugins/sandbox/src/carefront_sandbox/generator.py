@@ -47,7 +47,7 @@ _HOSPITAL = "Sandbox General Hospital"
 
 PERSONA_PATIENTS = {"balance": 0, "plan": 1, "parent": 2, "child": 3, "inpatient": 4}
 """Patient index of each demo patient (the patient id is ``pt-<index + 1>``)."""
-PERSONA_STATEMENTS = {"balance": 1, "plan": 3, "parent": 4, "child": 6, "inpatient": 8}
+PERSONA_STATEMENTS = {"balance": 1, "plan": 3, "child": 6, "inpatient": 8}
 """Statement index of the statement each demo patient is about (its id is ``st-<index + 1>``)."""
 
 
@@ -916,10 +916,11 @@ class _Generator:
 
     def upcoming_appointment(
         self, rng: random.Random, patient_key: int, visit_type: str, clinician: _Clinician, earliest: int
-    ) -> bool:
-        """Book a free slot 3-40 days ahead, as a patient booking outside the portal would."""
+    ) -> None:
+        """Book a free slot ``earliest``-40 days ahead, as a patient booking by phone would (if one is found
+        in a few tries, and while the generator's cap on upcoming appointments allows)."""
         if self.upcoming >= _UPCOMING_APPOINTMENTS_MAX:
-            return False
+            return
         minutes = _VISIT_TYPE_MINUTES[visit_type]
         for _ in range(20):
             day = self.today + timedelta(days=rng.randint(earliest, 40))
@@ -939,8 +940,7 @@ class _Generator:
                 self.holds.add(key)
                 self.sink.add("slot_holds", (*key, appointment))
             self.upcoming += 1
-            return True
-        return False
+            return
 
     # Visits -----------------------------------------------------------------------------------------
 
@@ -956,12 +956,8 @@ class _Generator:
             )
         clinician = self.hospital.pick(rng, department)
         lines, preventive = _office_lines(rng, age, medicare)
-        if preventive:
-            visit_type = "vt-well-child" if "vt-well-child" in clinician.visit_types else "vt-physical"
-        else:
-            visit_type = "vt-follow-up" if "vt-follow-up" in clinician.visit_types else clinician.visit_types[0]
-        if visit_type not in clinician.visit_types:
-            visit_type = clinician.visit_types[0]
+        wanted = ("vt-well-child", "vt-physical") if preventive else ("vt-follow-up",)
+        visit_type = next((kind for kind in wanted if kind in clinician.visit_types), clinician.visit_types[0])
         return _Visit("Office visit", department, clinician.key, lines, 0, visit_type, clinician)
 
     def random_visit(self, rng: random.Random, age: int, medicare: bool, first_therapy: bool) -> _Visit:
@@ -1106,11 +1102,11 @@ def _write_personas(gen: _Generator, seed: int) -> None:
     hospital = gen.hospital
     coverage_start = date(today.year - 3, 1, 1)
 
-    def enrol(index: int, payer: Payer, member: tuple[str, _Insurance], subscriber: Person, relationship: str) -> None:
+    def enrol(who: str, payer: Payer, member_id: str, subscriber: Person, relationship: str) -> None:
         gen.coverage(
-            index + 1,
+            PERSONA_PATIENTS[who] + 1,
             payer,
-            member[0],
+            member_id,
             payer.plans[0],
             _group_number(rng, payer),
             subscriber,
@@ -1119,53 +1115,50 @@ def _write_personas(gen: _Generator, seed: int) -> None:
             coverage_start,
         )
 
-    def email(person: Person) -> str:
-        return plain_email(person.given_name, person.family_name, "example.org")
+    def register(who: str, payer_name: str, lowest: int, highest: int) -> tuple[int, str, str, _Insurance]:
+        """Write the persona's patient and coverage (deductible in range): key, account, member id, insurance."""
+        person = people[who]
+        email = plain_email(person.given_name, person.family_name, "example.org")
+        account = gen.patient(PERSONA_PATIENTS[who], person, rng, contact=True, email=email)
+        payer = _PAYER[payer_name]
+        member_id, insurance = _persona_insurance(rng, payer, lowest, highest)
+        enrol(who, payer, member_id, person, "self")
+        return PERSONA_PATIENTS[who] + 1, account, member_id, insurance
+
+    def age(who: str) -> int:
+        return _age(people[who].birth_date, today)
 
     # A patient with a balance: an emergency visit last month, nothing paid yet.
-    person = people["balance"]
-    account = gen.patient(PERSONA_PATIENTS["balance"], person, rng, contact=True, email=email(person))
-    payer = _PAYER["Blue Cross Blue Shield of Illinois"]
-    member = _persona_insurance(rng, payer, 50_000, 100_000)
-    enrol(0, payer, member, person, "self")
-    insurance = member[1]
-    office = gen.office_visit(rng, _age(person.birth_date, today), False, "Family Medicine")
-    gen.statement(rng, 1, account, insurance, [(today - timedelta(days=300), office)], "full")
+    key, account, _, insurance = register("balance", "Blue Cross Blue Shield of Illinois", 50_000, 100_000)
+    office = gen.office_visit(rng, age("balance"), False, "Family Medicine")
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=300), office)], "full")
     emergency = _Visit(
         "Emergency", "Emergency Department", hospital.pick(rng, "Emergency Department").key, _emergency_lines(rng)
     )
-    gen.statement(rng, 1, account, insurance, [(today - timedelta(days=45), emergency)], "none", allow_denial=False)
-    gen.upcoming_appointment(rng, 1, "vt-follow-up", office.clinician_record or hospital.clinicians[0], 5)
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=45), emergency)], "none", allow_denial=False)
+    gen.upcoming_appointment(rng, key, "vt-follow-up", office.clinician_record or hospital.clinicians[0], 5)
 
     # A patient with a large balance, for a payment plan: high deductible, knee MRI then arthroscopy.
-    person = people["plan"]
-    account = gen.patient(PERSONA_PATIENTS["plan"], person, rng, contact=True, email=email(person))
-    payer = _PAYER["Aetna"]
-    member = _persona_insurance(rng, payer, 300_000, 500_000)
-    enrol(1, payer, member, person, "self")
-    insurance = member[1]
+    key, account, _, insurance = register("plan", "Aetna", 300_000, 500_000)
     orthopedist = hospital.pick(rng, "Orthopedics").key
     mri = _Visit("Imaging", "Radiology", gen.radiologist, [(_C["73721"], 1, 0)])
-    gen.statement(rng, 2, account, insurance, [(today - timedelta(days=110), mri)], "none", allow_denial=False)
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=110), mri)], "none", allow_denial=False)
     surgery = _Visit("Outpatient procedure", "Orthopedics", orthopedist, _procedure_lines(rng, "knee"))
-    gen.statement(rng, 2, account, insurance, [(today - timedelta(days=70), surgery)], "none", allow_denial=False)
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=70), surgery)], "none", allow_denial=False)
 
-    # A parent who is the guarantor of a minor: both patients, one household account.
-    parent, child = people["parent"], people["child"]
-    account = gen.patient(PERSONA_PATIENTS["parent"], parent, rng, contact=True, email=email(parent))
-    payer = _PAYER["Blue Cross Blue Shield of Illinois"]
-    member = _persona_insurance(rng, payer, 50_000, 150_000)
-    enrol(2, payer, member, parent, "self")
-    insurance = member[1]
-    physical = gen.office_visit(rng, _age(parent.birth_date, today), False, "Family Medicine")
-    gen.statement(rng, 3, account, insurance, [(today - timedelta(days=240), physical)], "full")
+    # A parent who is the guarantor of a minor: both patients, one household account, one family plan.
+    parent = people["parent"]
+    key, account, member_id, insurance = register("parent", "Blue Cross Blue Shield of Illinois", 50_000, 150_000)
+    physical = gen.office_visit(rng, age("parent"), False, "Family Medicine")
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=240), physical)], "full")
     child_key = PERSONA_PATIENTS["child"] + 1
-    gen.patient(PERSONA_PATIENTS["child"], child, rng, contact=False, email=None, account=account)
-    enrol(3, payer, member, parent, "child")
+    gen.patient(PERSONA_PATIENTS["child"], people["child"], rng, contact=False, email=None, account=account)
+    enrol("child", insurance.payer or _PAYER["Blue Cross Blue Shield of Illinois"], member_id, parent, "child")
     # Each family member has their own deductible to meet.
-    child_insurance = _Insurance(payer, member[1].benefits, None)
-    gen.related(child_key, parent, "mother", "guardian", email(parent), PERSONA_PATIENTS["parent"] + 1)
-    well_child = gen.office_visit(rng, _age(child.birth_date, today), False, "Pediatrics")
+    child_insurance = _Insurance(insurance.payer, insurance.benefits, None)
+    parent_email = plain_email(parent.given_name, parent.family_name, "example.org")
+    gen.related(child_key, parent, "mother", "guardian", parent_email, key)
+    well_child = gen.office_visit(rng, age("child"), False, "Pediatrics")
     gen.statement(rng, child_key, account, child_insurance, [(today - timedelta(days=330), well_child)], "full")
     wrist = _Visit(
         "Emergency",
@@ -1173,19 +1166,13 @@ def _write_personas(gen: _Generator, seed: int) -> None:
         hospital.pick(rng, "Emergency Department").key,
         _emergency_lines(rng, broken_wrist=True),
     )
-    gen.statement(
-        rng, child_key, account, child_insurance, [(today - timedelta(days=28), wrist)], "none", allow_denial=False
-    )
+    wrist_bill = [(today - timedelta(days=28), wrist)]
+    gen.statement(rng, child_key, account, child_insurance, wrist_bill, "none", allow_denial=False)
 
     # The long inpatient stay: 16 nights, three in intensive care, surgery on day one.
-    person = people["inpatient"]
-    account = gen.patient(PERSONA_PATIENTS["inpatient"], person, rng, contact=True, email=email(person))
-    payer = _PAYER["UnitedHealthcare"]
-    member = _persona_insurance(rng, payer, 100_000, 150_000)
-    enrol(4, payer, member, person, "self")
-    insurance = member[1]
-    office = gen.office_visit(rng, _age(person.birth_date, today), False, "Internal Medicine")
-    gen.statement(rng, 5, account, insurance, [(today - timedelta(days=200), office)], "full")
+    key, account, _, insurance = register("inpatient", "UnitedHealthcare", 100_000, 150_000)
+    office = gen.office_visit(rng, age("inpatient"), False, "Internal Medicine")
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=200), office)], "full")
     stay = _Visit(
         "Inpatient stay",
         "Hospital Medicine",
@@ -1193,7 +1180,7 @@ def _write_personas(gen: _Generator, seed: int) -> None:
         _inpatient_lines(rng, 16, 3, True),
         16,
     )
-    gen.statement(rng, 5, account, insurance, [(today - timedelta(days=50), stay)], "none", allow_denial=False)
+    gen.statement(rng, key, account, insurance, [(today - timedelta(days=50), stay)], "none", allow_denial=False)
     if gen.statement_index != PERSONA_STATEMENTS["inpatient"] + 1:
         raise AssertionError("the demo patients' statements are out of their documented order")
 

@@ -59,7 +59,8 @@ def demo_personas(seed: int) -> list[DemoPersona]:
         ),
         patient(
             "guarantor",
-            f"A parent who pays for her child's care ({child.given_name}, a minor, after a broken wrist)",
+            f"A parent who pays for her child's care ({child.given_name}, a minor, after a broken wrist;"
+            f" the MRN and statement code are {child.given_name}'s)",
             people["parent"],
             "child",
             "child",

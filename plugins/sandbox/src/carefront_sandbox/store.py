@@ -37,10 +37,9 @@ _BUSY_TIMEOUT_MS = 15_000
 class Store:
     """Connections to one sandbox file, and the transactions adapters run in it."""
 
-    def __init__(self, path: Path, seed: int, size: int) -> None:
+    def __init__(self, path: Path, seed: int) -> None:
         self.path = path
         self.seed = seed
-        self.size = size
         self._executor = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="carefront-sandbox")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -146,7 +145,7 @@ def open_store(path: Path, *, seed: int, size: int, today: date, time_zone: str)
     """The process's store for ``path``, generating the file first when it does not exist yet.
 
     The four sandbox adapters share one store per file (one pool, one set of connections), and the
-    sandbox's web pages find it here: a route handler cannot be handed an adapter instance.
+    demo personas hook asks here which seed is in use.
     """
     path = path.resolve()
     with _STORES_LOCK:
@@ -157,7 +156,7 @@ def open_store(path: Path, *, seed: int, size: int, today: date, time_zone: str)
                 meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("schema_version") != SCHEMA_VERSION:
                 raise RuntimeError(f"{path} was made by another version of the sandbox; delete it to regenerate it")
-            store = _STORES[path] = Store(path, seed, size)
+            store = _STORES[path] = Store(path, seed)
         return store
 
 

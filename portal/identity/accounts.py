@@ -1,0 +1,129 @@
+"""Accounts: creating them, finding them, and checking a password with limits per account and address.
+
+A service: it knows the tables and the rules, nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from portal.identity import throttle
+from portal.identity.passwords import hash_password, needs_rehash, verify_password
+from portal.identity.tables import Account, SignInEvent
+
+# PROMISES.md 5: limits per account and per address. Ten wrong passwords lock an account for
+# fifteen minutes; an address may try thirty times in fifteen minutes across all accounts.
+ACCOUNT_LIMIT = throttle.Limit(attempts=10, window=timedelta(minutes=15))
+ADDRESS_LIMIT = throttle.Limit(attempts=30, window=timedelta(minutes=15))
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+
+def normal_email(text: str) -> str | None:
+    """The address lower-cased and trimmed, or None when it cannot be an email address."""
+    email = text.strip().lower()
+    return email if len(email) <= 254 and _EMAIL.match(email) else None
+
+
+def normal_phone(text: str) -> str | None:
+    """A US or international number as E.164 (+15550100123), or None when it cannot be one."""
+    digits = re.sub(r"[^\d+]", "", text.strip())
+    if digits.startswith("+"):
+        number = "+" + digits[1:].replace("+", "")
+    elif len(digits) == 10:
+        number = "+1" + digits
+    elif len(digits) == 11 and digits.startswith("1"):
+        number = "+" + digits
+    else:
+        return None
+    return number if 8 <= len(number) <= 16 else None
+
+
+async def find(public_id: str) -> dict[str, Any] | None:
+    return await Account.select().where(Account.public_id == public_id).first().run()
+
+
+async def find_by_email(realm: str, email: str) -> dict[str, Any] | None:
+    return await Account.select().where((Account.realm == realm) & (Account.email == email)).first().run()
+
+
+async def find_by_patient(patient_id: str) -> dict[str, Any] | None:
+    return await Account.select().where((Account.realm == "patient") & (Account.patient_id == patient_id)).first().run()
+
+
+async def create(now: datetime, **values: Any) -> dict[str, Any]:
+    """Insert an account and return it; the unique indexes refuse a second one for an email or patient."""
+    (row,) = await Account.insert(Account(created_at=now, **values)).returning(*Account.all_columns()).run()
+    return row
+
+
+async def update(public_id: str, **values: Any) -> None:
+    await (
+        Account.update({getattr(Account, name): value for name, value in values.items()})
+        .where(Account.public_id == public_id)
+        .run()
+    )
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    WRONG_SECRET = "wrong_secret"  # noqa: S105 (an outcome, not a secret)
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    outcome: Outcome
+    account: dict[str, Any] | None = None
+    retry_after: timedelta = timedelta(0)
+
+
+async def check_password(
+    realm: str, email: str, password: str, *, address: str, user_agent: str, now: datetime
+) -> PasswordCheck:
+    """Check a sign-in by password under both limits. The answer never tells whether the account exists."""
+    by_address = await throttle.attempt(f"sign-in:address:{address}", ADDRESS_LIMIT, now)
+    account = await find_by_email(realm, email)
+    by_account = await throttle.attempt(f"sign-in:account:{realm}:{email}", ACCOUNT_LIMIT, now)
+    if not (by_address.allowed and by_account.allowed):
+        # Hash anyway, so a throttled answer takes as long as any other.
+        verify_password(None, password)
+        if account is not None:
+            await record(account["id"], "password", Outcome.THROTTLED, address, user_agent, now)
+        return PasswordCheck(Outcome.THROTTLED, retry_after=max(by_address.retry_after, by_account.retry_after))
+    if account is None or not verify_password(account["password_hash"], password):
+        if account is not None:
+            await record(account["id"], "password", Outcome.WRONG_SECRET, address, user_agent, now)
+        return PasswordCheck(Outcome.WRONG_SECRET)
+    await throttle.clear(f"sign-in:account:{realm}:{email}")
+    if needs_rehash(account["password_hash"]):
+        await update(str(account["public_id"]), password_hash=hash_password(password))
+    return PasswordCheck(Outcome.SUCCEEDED, account)
+
+
+async def record(account_id: int, method: str, outcome: str, address: str, user_agent: str, now: datetime) -> None:
+    """Add a line to the account's sign-in history."""
+    await SignInEvent.insert(
+        SignInEvent(
+            account=account_id,
+            occurred_at=now,
+            method=method,
+            outcome=outcome,
+            address=address[:64],
+            user_agent=user_agent[:200],
+        )
+    ).run()
+
+
+async def history(account_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    return (
+        await SignInEvent.select()
+        .where(SignInEvent.account == account_id)
+        .order_by(SignInEvent.occurred_at, ascending=False)
+        .limit(limit)
+        .run()
+    )
