@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 from portal import database
 from portal.access import signed_in
 from portal.i18n import I18n
+from portal.identity.routes import ROUTES as IDENTITY_ROUTES
 from portal.identity.session_store import DatabaseSessionStore, SessionConfig
 from portal.operations.controllers import PluginsController, ProbeController
 from portal.plugin_host import PluginHost
@@ -60,6 +61,7 @@ class CarefrontPlugin(InitPlugin):
                 ProbeController,
                 PluginsController,
                 FrontPageController,
+                *IDENTITY_ROUTES,
                 LanguageController,
                 create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True}),
                 *(

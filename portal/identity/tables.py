@@ -95,3 +95,52 @@ class WebSession(Table, tablename="web_session"):
     expires_at = Timestamptz(index=True)
     account_public_id = Varchar(length=36, null=True, default=None, index=True)
     """Whose session this is, so the account page can list and end them."""
+
+
+class Passkey(Table, tablename="passkey"):
+    """A WebAuthn credential an account holder registered (a phone's or a security key's passkey)."""
+
+    account = ForeignKey(Account, on_delete=OnDelete.restrict, index=True)
+    credential_id = Varchar(length=512, unique=True, index=True)
+    """base64url, as the authenticator gave it."""
+    public_key = Bytea()
+    sign_count = BigInt(default=0)
+    transports = Varchar(length=200, default="")
+    name = Varchar(length=100)
+    """What the holder calls it, e.g. "My phone"."""
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class ProxyInvitation(Table, tablename="proxy_invitation"):
+    """A patient's invitation to a caregiver or billing delegate, sent by email, accepted once."""
+
+    patient_id = Varchar(length=64, index=True)
+    invited_by = ForeignKey(Account, on_delete=OnDelete.restrict)
+    email = Varchar(length=254)
+    access = Varchar(length=16)
+    """caregiver or billing."""
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    accepted_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class ProxyGrant(Table, tablename="proxy_grant"):
+    """An account may act for a patient other than its holder, with the access given.
+
+    A guardian grant comes from the EHR (the patient's related persons name the account holder as
+    guardian); caregiver and billing grants come from the patient's invitation. One live grant per
+    (proxy, patient) (an index in the migration); revoking keeps the row for the record.
+    """
+
+    proxy = ForeignKey(Account, on_delete=OnDelete.restrict, index=True)
+    patient_id = Varchar(length=64, index=True)
+    access = Varchar(length=16)
+    """guardian, caregiver or billing."""
+    source = Varchar(length=16)
+    """ehr or invitation."""
+    invitation = ForeignKey(ProxyInvitation, null=True, default=None, on_delete=OnDelete.restrict)
+    created_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)

@@ -1115,12 +1115,11 @@ def _write_personas(gen: _Generator, seed: int) -> None:
             coverage_start,
         )
 
-    def register(who: str, payer_name: str, lowest: int, highest: int) -> tuple[int, str, str, _Insurance]:
+    def register(who: str, payer: Payer, lowest: int, highest: int) -> tuple[int, str, str, _Insurance]:
         """Write the persona's patient and coverage (deductible in range): key, account, member id, insurance."""
         person = people[who]
         email = plain_email(person.given_name, person.family_name, "example.org")
         account = gen.patient(PERSONA_PATIENTS[who], person, rng, contact=True, email=email)
-        payer = _PAYER[payer_name]
         member_id, insurance = _persona_insurance(rng, payer, lowest, highest)
         enrol(who, payer, member_id, person, "self")
         return PERSONA_PATIENTS[who] + 1, account, member_id, insurance
@@ -1129,7 +1128,7 @@ def _write_personas(gen: _Generator, seed: int) -> None:
         return _age(people[who].birth_date, today)
 
     # A patient with a balance: an emergency visit last month, nothing paid yet.
-    key, account, _, insurance = register("balance", "Blue Cross Blue Shield of Illinois", 50_000, 100_000)
+    key, account, _, insurance = register("balance", _PAYER["Blue Cross Blue Shield of Illinois"], 50_000, 100_000)
     office = gen.office_visit(rng, age("balance"), False, "Family Medicine")
     gen.statement(rng, key, account, insurance, [(today - timedelta(days=300), office)], "full")
     emergency = _Visit(
@@ -1139,7 +1138,7 @@ def _write_personas(gen: _Generator, seed: int) -> None:
     gen.upcoming_appointment(rng, key, "vt-follow-up", office.clinician_record or hospital.clinicians[0], 5)
 
     # A patient with a large balance, for a payment plan: high deductible, knee MRI then arthroscopy.
-    key, account, _, insurance = register("plan", "Aetna", 300_000, 500_000)
+    key, account, _, insurance = register("plan", _PAYER["Aetna"], 300_000, 500_000)
     orthopedist = hospital.pick(rng, "Orthopedics").key
     mri = _Visit("Imaging", "Radiology", gen.radiologist, [(_C["73721"], 1, 0)])
     gen.statement(rng, key, account, insurance, [(today - timedelta(days=110), mri)], "none", allow_denial=False)
@@ -1147,15 +1146,15 @@ def _write_personas(gen: _Generator, seed: int) -> None:
     gen.statement(rng, key, account, insurance, [(today - timedelta(days=70), surgery)], "none", allow_denial=False)
 
     # A parent who is the guarantor of a minor: both patients, one household account, one family plan.
-    parent = people["parent"]
-    key, account, member_id, insurance = register("parent", "Blue Cross Blue Shield of Illinois", 50_000, 150_000)
+    parent, family_plan = people["parent"], _PAYER["Blue Cross Blue Shield of Illinois"]
+    key, account, member_id, insurance = register("parent", family_plan, 50_000, 150_000)
     physical = gen.office_visit(rng, age("parent"), False, "Family Medicine")
     gen.statement(rng, key, account, insurance, [(today - timedelta(days=240), physical)], "full")
     child_key = PERSONA_PATIENTS["child"] + 1
     gen.patient(PERSONA_PATIENTS["child"], people["child"], rng, contact=False, email=None, account=account)
-    enrol("child", insurance.payer or _PAYER["Blue Cross Blue Shield of Illinois"], member_id, parent, "child")
+    enrol("child", family_plan, member_id, parent, "child")
     # Each family member has their own deductible to meet.
-    child_insurance = _Insurance(insurance.payer, insurance.benefits, None)
+    child_insurance = _Insurance(family_plan, insurance.benefits, None)
     parent_email = plain_email(parent.given_name, parent.family_name, "example.org")
     gen.related(child_key, parent, "mother", "guardian", parent_email, key)
     well_child = gen.office_visit(rng, age("child"), False, "Pediatrics")
@@ -1170,7 +1169,7 @@ def _write_personas(gen: _Generator, seed: int) -> None:
     gen.statement(rng, child_key, account, child_insurance, wrist_bill, "none", allow_denial=False)
 
     # The long inpatient stay: 16 nights, three in intensive care, surgery on day one.
-    key, account, _, insurance = register("inpatient", "UnitedHealthcare", 100_000, 150_000)
+    key, account, _, insurance = register("inpatient", _PAYER["UnitedHealthcare"], 100_000, 150_000)
     office = gen.office_visit(rng, age("inpatient"), False, "Internal Medicine")
     gen.statement(rng, key, account, insurance, [(today - timedelta(days=200), office)], "full")
     stay = _Visit(
