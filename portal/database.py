@@ -106,7 +106,7 @@ async def migrate(settings: Settings) -> list[str]:
             # Piccolo narrates to stdout; keep it for the log instead.
             with contextlib.redirect_stdout(io.StringIO()) as narration:
                 result = await ForwardsMigrationManager(app_name=app_name).run()
-            log.info("migrations for %s: %s", app_name, narration.getvalue().strip())
+            log.debug("migrations for %s: %s", app_name, narration.getvalue().strip())
             if not result.success:
                 raise RuntimeError(f"migrating {app_name} failed: {result.message}")
         return pending
