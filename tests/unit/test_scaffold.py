@@ -21,7 +21,9 @@ import pytest
 from carefront_sdk import testing
 from carefront_sdk.adapters import Port
 
+from portal.plugin_host import PluginHost
 from portal.scaffold import create_plugin
+from portal.settings import Settings
 
 SUITES = {
     Port.EHR: testing.EHRContract,
@@ -131,3 +133,31 @@ def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="already exists"):
         create_plugin("acme", Port.NOTIFIER, tmp_path)
     assert [path.name for path in (tmp_path / "carefront-acme").iterdir()] == ["notes.txt"]
+
+
+def test_the_portal_loads_an_installed_scaffold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the generated plugin, install its wheel into a folder on the path, and let the portal find it."""
+    root = create_plugin("acme", Port.NOTIFIER, tmp_path / "src")
+    subprocess.run(
+        [*_uv(), "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    site = tmp_path / "site-packages"
+    # A wheel is a zip laid out as installed: unpacking it is what `pip install --target` does.
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+
+    document = {"plugins": {"allow": ["sandbox", "acme"]}, "ports": {"notifier": "acme"}}
+    environ = {"CAREFRONT_SECRET_KEY": "s" * 40, "CAREFRONT_DATA_DIR": str(tmp_path / "var")}
+    host = PluginHost.load(Settings.from_document(document, environ))
+    acme = next(info for info in host.plugins if info.name == "acme")
+    assert acme.distribution == "carefront-acme"
+    assert acme.version == "0.1.0"
+    assert host.chosen()[Port.NOTIFIER].plugin == "acme"
+    assert host.chosen()[Port.EHR].plugin == "sandbox"
