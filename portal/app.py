@@ -20,6 +20,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import database
+from portal.audit.log import Auditor
+from portal.audit.middleware import audit_denials_middleware
 from portal.access import signed_in
 from portal.i18n import I18n
 from portal.identity.routes import ROUTES as IDENTITY_ROUTES
@@ -117,7 +119,9 @@ class CarefrontPlugin(InitPlugin):
         )
         app_config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(self._environment()))
         app_config.lifespan.append(self._database_lifespan)
-        app_config.state.update({"settings": settings, "plugin_host": host, "i18n": self.i18n})
+        auditor = Auditor(host.emit, host.clock)
+        app_config.dependencies["auditor"] = Provide(lambda: auditor, use_cache=True, sync_to_thread=False)
+        app_config.state.update({"settings": settings, "plugin_host": host, "i18n": self.i18n, "auditor": auditor})
         return app_config
 
     def _environment(self) -> Environment:
@@ -160,5 +164,7 @@ def create_app(
     app = Litestar(plugins=[carefront], openapi_config=None)
     # Litestar runs app middleware only around matched routes (litestar-org/litestar#175), so a 404, a
     # 405 or a CSRF 403 would lack the security headers and the reader's language: wrap the router too.
-    app.asgi_handler = security_headers_middleware(carefront.i18n.middleware(app.asgi_handler))
+    app.asgi_handler = security_headers_middleware(
+        carefront.i18n.middleware(audit_denials_middleware(app.asgi_handler))
+    )
     return app

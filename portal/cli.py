@@ -17,6 +17,7 @@ import uvicorn
 from carefront_sdk.adapters import Port
 
 from portal import database
+from portal.audit import log
 from portal.app import create_app
 from portal.plugin_host import PluginError, PluginHost
 from portal.scaffold import create_plugin
@@ -145,6 +146,32 @@ def plugins_command() -> None:
         click.echo(
             f"{port}: {'ok' if state and state.ok else 'failing'}{' — ' + state.detail if state and state.detail else ''}"
         )
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@_fail_clearly
+def audit_verify() -> None:
+    """Walk the audit log's hash chain; exit 1 and name the first broken row if it was tampered with."""
+    settings = Settings.load()
+
+    async def run() -> log.Verdict:
+        engine = await database.connect(settings)
+        try:
+            return await log.verify()
+        finally:
+            await database.disconnect(engine)
+
+    verdict = asyncio.run(run())
+    if verdict.intact:
+        click.echo(f"The audit log is intact: {verdict.rows} row(s) checked.")
+        return
+    click.echo(f"The audit log is broken at row {verdict.first_broken_id}: {verdict.reason}.", err=True)
+    sys.exit(1)
 
 
 @main.group()

@@ -11,4 +11,4 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 DB = SQLiteEngine(path=os.environ.get("CAREFRONT_PICCOLO_SQLITE", "var/carefront.sqlite3"))
 
-APP_REGISTRY = AppRegistry(apps=["portal.identity.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["portal.identity.piccolo_app", "portal.audit.piccolo_app"])

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
+from portal.audit.log import Auditor, Entry
 from portal.identity import accounts, sessions
 from portal.identity.sessions import Access, Realm
 
@@ -37,6 +38,18 @@ async def complete(connection: ASGIConnection, account: dict[str, Any], method: 
     )
     realm = Realm(account["realm"])
     acting_for = account["patient_id"] if realm is Realm.PATIENT else None
+    auditor: Auditor = connection.app.state["auditor"]
+    await auditor.record(
+        Entry(
+            actor=f"account:{account['public_id']}",
+            actor_role=account["role"] or realm,
+            action="sign_in",
+            outcome="succeeded",
+            acting_as=acting_for,
+            address=address,
+            detail={"method": method},
+        )
+    )
     sessions.begin(
         connection,
         now,

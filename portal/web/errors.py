@@ -86,6 +86,11 @@ CSRF_EXPIRED = ErrorText(
 )
 
 
+DENIED = "carefront.denied"
+"""Set in the scope when a request is refused, so the audit middleware records it (PROMISES.md 8)."""
+DENIALS = {401, 403, 404}
+
+
 def route_path(app: Litestar, name: str) -> str | None:
     """The path of the route called ``name``, or None while no installed code offers it."""
     try:
@@ -97,6 +102,8 @@ def route_path(app: Litestar, name: str) -> str | None:
 def handle_exception(request: HTMXRequest, exc: Exception) -> Response:
     """The app's one exception handler: every status, every exception."""
     status, headers = _status_and_headers(exc)
+    if status in DENIALS:
+        request.scope[DENIED] = status  # type: ignore[literal-required]
     if status == 401:
         return _sign_in_again(request)
     reference = None

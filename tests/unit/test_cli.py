@@ -74,3 +74,10 @@ def test_plugin_new_refuses_a_bad_name(environ, tmp_path):
     result = run(environ, "plugin", "new", "Not Valid", "--port", "ehr", "--directory", str(tmp_path))
     assert result.exit_code == 2
     assert "NAME" in result.output
+
+
+def test_audit_verify_reports_an_intact_log(environ):
+    assert run(environ, "migrate").exit_code == 0
+    result = run(environ, "audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert "The audit log is intact: 0 row(s) checked." in result.output

@@ -1,0 +1,12 @@
+"""The audit Piccolo app."""
+
+from piccolo.conf.apps import AppConfig
+
+from portal.audit.tables import AuditEvent
+from portal.database_paths import migrations_folder
+
+APP_CONFIG = AppConfig(
+    app_name="audit",
+    migrations_folder_path=str(migrations_folder("audit")),
+    table_classes=[AuditEvent],
+)
