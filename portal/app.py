@@ -20,9 +20,9 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import database
+from portal.access import signed_in
 from portal.audit.log import Auditor
 from portal.audit.middleware import audit_denials_middleware
-from portal.access import signed_in
 from portal.i18n import I18n
 from portal.identity.routes import ROUTES as IDENTITY_ROUTES
 from portal.identity.session_store import DatabaseSessionStore, SessionConfig

@@ -17,8 +17,8 @@ import uvicorn
 from carefront_sdk.adapters import Port
 
 from portal import database
-from portal.audit import log
 from portal.app import create_app
+from portal.audit import log
 from portal.plugin_host import PluginError, PluginHost
 from portal.scaffold import create_plugin
 from portal.settings import Settings, SettingsError
