@@ -1,0 +1,1 @@
+"""Carefront's FHIR R4 EHR adapter."""
