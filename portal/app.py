@@ -133,7 +133,7 @@ class CarefrontPlugin(InitPlugin):
             ]
         )
         environment = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
-        self.i18n.install(environment)
+        self.i18n.install(environment, self.settings.hospital.time_zone)
         environment.globals.update(hospital=self.settings.hospital)
         static_folders = {"": STATIC_DIR, **{f"plugins/{name}": path for name, path in self.plugin_host.static_dirs()}}
         install_template_helpers(environment, StaticAssets(static_folders))

@@ -8,6 +8,8 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,25 @@ from carefront_sdk.adapters import Port
 from portal import database
 from portal.app import create_app
 from portal.audit import log
+from portal.identity.demo_accounts import DEMO_PASSWORD, open_demo_accounts
+from portal.identity.passwords import password_problem
+from portal.identity.staff import Enrolment, create_local_administrator
 from portal.plugin_host import PluginError, PluginHost
 from portal.scaffold import create_plugin
-from portal.settings import Settings, SettingsError
+from portal.settings import OidcProvider, Settings, SettingsError
 
 DEMO_ADAPTER_SETTINGS = {"sandbox": {"latency_ms": 40}}
 """The demo feels like a real hospital: every sandbox call takes a little time."""
+DEMO_STAFF_OIDC = {
+    "client_id": "carefront-sandbox-staff",
+    "client_secret": "sandbox-staff-secret-not-a-secret",
+    "roles": {
+        "carefront-representatives": "representative",
+        "carefront-supervisors": "supervisor",
+        "carefront-administrators": "administrator",
+    },
+}
+"""The sandbox's development OpenID provider's published demo client (see carefront_sandbox.oidc)."""
 
 
 def _fail_clearly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,9 +102,22 @@ def demo(host: str, port: int) -> None:
     settings = Settings.load(environ)
     if not settings.adapters:
         settings = Settings.from_document({"adapters": DEMO_ADAPTER_SETTINGS}, environ, settings.config_path)
+    if settings.plugins_allow is None and not settings.ports:
+        # Other installed plugins (fhir, x12, stripe) need a hospital's configuration: the demo is the sandbox.
+        settings = replace(settings, plugins_allow=("sandbox",))
+    if settings.identity.staff_oidc is None:
+        # Staff sign in through the sandbox's own OpenID provider: the code path a real hospital's takes.
+        demo_provider = OidcProvider(
+            issuer=f"{settings.public_url}/-/sandbox/oidc",
+            name="the sandbox's demo identity provider",
+            **DEMO_STAFF_OIDC,
+        )
+        settings = replace(settings, identity=replace(settings.identity, staff_oidc=demo_provider))
     asyncio.run(database.migrate(settings))
     app = create_app(settings)  # builds the sandbox adapters, which generate the hospital on first run
-    _print_demo_sign_ins(app.state["plugin_host"], settings)
+    plugin_host = app.state["plugin_host"]
+    sign_ins = asyncio.run(_open_demo_accounts(settings, plugin_host))
+    _print_demo_sign_ins(plugin_host, settings, sign_ins)
     uvicorn.run(app, host=host, port=port)
 
 
@@ -103,7 +131,16 @@ def _demo_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _print_demo_sign_ins(host: PluginHost, settings: Settings) -> None:
+async def _open_demo_accounts(settings: Settings, host: PluginHost) -> dict[str, str]:
+    engine = await database.connect(settings)
+    try:
+        opened = await open_demo_accounts(host, host.clock())
+    finally:
+        await database.disconnect(engine)
+    return {sign_in.persona.email: sign_in.email for sign_in in opened}
+
+
+def _print_demo_sign_ins(host: PluginHost, settings: Settings, sign_ins: dict[str, str]) -> None:
     personas = host.demo_personas()
     click.echo("")
     click.echo(f"  {settings.hospital.name} — Carefront demo at {settings.public_url}")
@@ -113,6 +150,11 @@ def _print_demo_sign_ins(host: PluginHost, settings: Settings) -> None:
     for persona in personas:
         click.echo(f"  {persona.label}:")
         click.echo(f"      {persona.given_name} {persona.family_name} <{persona.email}>")
+        if persona.email in sign_ins:
+            click.echo(f"      sign in at {settings.public_url}/sign-in with {sign_ins[persona.email]}")
+            click.echo(f"      and the password: {DEMO_PASSWORD}")
+        elif persona.role in {"representative", "supervisor"}:
+            click.echo(f"      sign in at {settings.public_url}/staff/sign-in and choose {persona.given_name}")
         identity = [
             f"born {persona.birth_date.isoformat()}" if persona.birth_date else "",
             f"MRN {persona.mrn}" if persona.mrn else "",
@@ -122,6 +164,7 @@ def _print_demo_sign_ins(host: PluginHost, settings: Settings) -> None:
             click.echo("      " + ", ".join(part for part in identity if part))
     click.echo("")
     click.echo(f"  Messages the demo sends (one-time codes, receipts): {settings.public_url}/-/sandbox/outbox")
+    click.echo(f"  Staff sign in at {settings.public_url}/staff/sign-in")
     click.echo("")
 
 
@@ -172,6 +215,52 @@ def audit_verify() -> None:
         return
     click.echo(f"The audit log is broken at row {verdict.first_broken_id}: {verdict.reason}.", err=True)
     sys.exit(1)
+
+
+@main.group()
+def admin() -> None:
+    """Staff accounts for setting the portal up."""
+
+
+@admin.command("create")
+@click.option("--email", required=True, help="The administrator's email address, used to sign in.")
+@click.option("--name", required=True, help='Given and family name, e.g. "Ada Lovelace".')
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
+@_fail_clearly
+def admin_create(email: str, name: str, password_stdin: bool) -> None:
+    """Create a local administrator, who signs in with a password and a code from an authenticator app."""
+    settings = Settings.load()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    given, _, family = name.strip().rpartition(" ")
+    problem = password_problem(password, email, *name.split())
+    if problem:
+        raise click.BadParameter(problem, param_hint="password")
+    try:
+        enrolment = asyncio.run(
+            _create_administrator(settings, email, given or family, family if given else "", password)
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--email") from None
+    click.echo(f"Created the administrator {email}. Add this key to an authenticator app now; it is shown only once.")
+    click.echo(f"  key: {enrolment.secret}")
+    click.echo(f"  or open: {enrolment.uri}")
+    click.echo(f"Then sign in at {settings.public_url}/staff/sign-in/local with the password and the app's code.")
+
+
+async def _create_administrator(settings: Settings, email: str, given: str, family: str, password: str) -> Enrolment:
+    engine = await database.connect(settings)
+    try:
+        pending = await database.pending_migrations()
+        if pending:
+            raise database.UnappliedMigrations(pending)
+        return await create_local_administrator(
+            settings, email=email, given_name=given, family_name=family, password=password, now=datetime.now(UTC)
+        )
+    finally:
+        await database.disconnect(engine)
 
 
 @main.group()

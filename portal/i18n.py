@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextvars
 import io
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
@@ -100,14 +101,18 @@ class I18n:
                 return primary
         return self.default
 
-    def install(self, environment: Environment) -> None:
-        """Give templates ``_``/``gettext``/``ngettext`` for the request's language, and formatters."""
+    def install(self, environment: Environment, time_zone: str) -> None:
+        """Give templates ``_``/``gettext``/``ngettext`` for the request's language, and formatters.
+
+        Moments are shown in the hospital's time zone: a patient reads "9:30 AM" as local time.
+        """
+        zone = ZoneInfo(time_zone)
         environment.add_extension("jinja2.ext.i18n")
         environment.install_gettext_callables(self.gettext, self.ngettext, newstyle=True)  # type: ignore[attr-defined]
         environment.globals.update(
             current_language=self.current, languages=self.languages, language_names=LANGUAGE_NAMES
         )
-        environment.filters.update(money=format_money, day=format_day, moment=format_moment)
+        environment.filters.update(money=format_money, day=format_day, moment=lambda value: format_moment(value, zone))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware: settle the request's language before any handler or template runs."""
@@ -171,5 +176,5 @@ def format_day(value: date) -> str:
     return babel_format_date(value, format="medium", locale=_locale())
 
 
-def format_moment(value: datetime) -> str:
-    return babel_format_datetime(value, format="medium", locale=_locale())
+def format_moment(value: datetime, zone: tzinfo) -> str:
+    return babel_format_datetime(value, format="medium", tzinfo=zone, locale=_locale())

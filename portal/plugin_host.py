@@ -387,7 +387,8 @@ def _register_entry_points(pm: pluggy.PluginManager, settings: Settings) -> tupl
         dist = entry_point.dist
         infos.append(PluginInfo(entry_point.name, dist.version if dist else "", dist.name if dist else "", ()))
     if settings.plugins_allow:
-        missing = sorted(set(settings.plugins_allow) - {info.name for info in infos})
+        # A plugin both allowed and blocked is blocked: that is not a missing plugin.
+        missing = sorted(set(settings.plugins_allow) - {info.name for info in infos} - set(settings.plugins_block))
         if missing:
             raise PluginError(
                 f"setting plugins.allow (CAREFRONT_PLUGINS) names plugins that are not installed: {', '.join(missing)}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carefront_sdk.adapters import Port
+
+from portal.access import STAFF_ROLES
 
 SUPPORTED_LANGUAGES = ("en", "es")
 MIN_SECRET_LENGTH = 32
@@ -51,6 +53,40 @@ class SessionPolicy:
     absolute: timedelta = timedelta(hours=12)
 
 
+MFA_METHODS = ("amr", "totp")
+DEFAULT_MFA_AMR = ("mfa", "otp", "hwk")
+"""RFC 8176 methods that prove a second factor: any multi-factor, a one-time code, a hardware key."""
+
+
+@dataclass(frozen=True, slots=True)
+class OidcProvider:
+    """An OpenID Connect provider people sign in with: ``[identity.staff_oidc]`` or ``[identity.patient_oidc]``."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    """None for a public client (PKCE only); give it by reference: ``{ "$env" = "NAME" }``."""
+    name: str | None = None
+    """Shown on the sign-in button, "Sign in with <name>"; without it the button names no provider."""
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    groups_claim: str = "groups"
+    """Staff only: the id_token claim that lists the person's groups."""
+    roles: Mapping[str, str] = field(default_factory=dict)
+    """Staff only: group → representative, supervisor or administrator."""
+    mfa: str = "amr"
+    """Staff only: ``amr`` trusts the provider's ``amr``/``acr``; ``totp`` asks for Carefront's own code."""
+    mfa_amr: tuple[str, ...] = DEFAULT_MFA_AMR
+    """With ``mfa = "amr"``: any of these in ``amr`` proves a second factor."""
+    mfa_acr: tuple[str, ...] = ()
+    """With ``mfa = "amr"``: an ``acr`` among these proves it too."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    staff_oidc: OidcProvider | None = None
+    patient_oidc: OidcProvider | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     secret_key: str
@@ -66,6 +102,7 @@ class Settings:
     plugins_block: tuple[str, ...] = ()
     adapter_timeout_seconds: float = 10.0
     session: SessionPolicy = field(default_factory=SessionPolicy)
+    identity: Identity = field(default_factory=Identity)
     config_path: Path | None = None
 
     @property
@@ -133,6 +170,7 @@ class Settings:
             plugins_allow=None if allow is None else tuple(_strings("plugins.allow", allow)),
             plugins_block=tuple(_strings("plugins.block", block)),
             adapter_timeout_seconds=float(timeout),
+            identity=_identity(_section(document, "identity"), env),
             config_path=config_path,
         )
 
@@ -241,3 +279,84 @@ def _ports(doc: Mapping[str, Any]) -> dict[Port, str]:
             raise SettingsError(f"ports.{key}", f"the name of a registered adapter, got {value!r}")
         ports[port] = value
     return ports
+
+
+def _identity(doc: Mapping[str, Any], env: Mapping[str, str]) -> Identity:
+    unknown = sorted(set(doc) - {"staff_oidc", "patient_oidc"})
+    if unknown:
+        raise SettingsError(
+            f"identity.{unknown[0]}", "one of the tables [identity.staff_oidc], [identity.patient_oidc]"
+        )
+    staff = _section(doc, "staff_oidc")
+    patient = _section(doc, "patient_oidc")
+    return Identity(
+        staff_oidc=_oidc_provider("identity.staff_oidc", staff, env, staff=True) if staff else None,
+        patient_oidc=_oidc_provider("identity.patient_oidc", patient, env, staff=False) if patient else None,
+    )
+
+
+def _oidc_provider(where: str, doc: Mapping[str, Any], env: Mapping[str, str], *, staff: bool) -> OidcProvider:
+    default = OidcProvider(issuer="", client_id="")
+    known = {"issuer", "client_id", "client_secret", "name", "scopes"}
+    if staff:
+        known |= {"groups_claim", "roles", "mfa", "mfa_amr", "mfa_acr"}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise SettingsError(f"{where}.{unknown[0]}", f"one of {', '.join(sorted(known))}")
+
+    def text(key: str, fallback: str | None = None) -> str:
+        value = _dereference(f"{where}.{key}", doc.get(key, fallback), env)
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(f"{where}.{key}", f"a non-empty string, got {value!r}")
+        return value.strip()
+
+    def texts(key: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
+        value = doc.get(key, list(fallback))
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise SettingsError(f"{where}.{key}", f"a list of strings, got {value!r}")
+        return tuple(value)
+
+    issuer = text("issuer")
+    parts = urlsplit(issuer)
+    # OpenID Connect needs TLS; plain http is allowed on this machine only (the sandbox's provider).
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if not parts.netloc or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise SettingsError(
+            f"{where}.issuer", f"an https:// URL (http:// only on 127.0.0.1 or localhost), got {issuer!r}"
+        )
+    scopes = texts("scopes", default.scopes)
+    if "openid" not in scopes:
+        raise SettingsError(f"{where}.scopes", f"a list that includes openid, got {list(scopes)!r}")
+    provider = OidcProvider(
+        issuer=issuer,
+        client_id=text("client_id"),
+        client_secret=text("client_secret") if "client_secret" in doc else None,
+        name=text("name") if "name" in doc else None,
+        scopes=scopes,
+    )
+    if not staff:
+        return provider
+    roles = doc.get("roles", {})
+    if (
+        not isinstance(roles, Mapping)
+        or not roles
+        or not all(isinstance(group, str) and role in STAFF_ROLES for group, role in roles.items())
+    ):
+        raise SettingsError(
+            f"{where}.roles",
+            f"a table of group = role, each role one of {', '.join(sorted(STAFF_ROLES))}, got {roles!r}",
+        )
+    mfa = doc.get("mfa", default.mfa)
+    if mfa not in MFA_METHODS:
+        raise SettingsError(f"{where}.mfa", f"amr (trust the provider) or totp (Carefront asks a code), got {mfa!r}")
+    mfa_amr, mfa_acr = texts("mfa_amr", default.mfa_amr), texts("mfa_acr", default.mfa_acr)
+    if mfa == "amr" and not (mfa_amr or mfa_acr):
+        raise SettingsError(f"{where}.mfa_amr", "at least one amr (or mfa_acr) value that proves a second factor")
+    return replace(
+        provider,
+        groups_claim=text("groups_claim", default.groups_claim),
+        roles=dict(roles),
+        mfa=mfa,
+        mfa_amr=mfa_amr,
+        mfa_acr=mfa_acr,
+    )

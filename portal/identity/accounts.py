@@ -55,10 +55,18 @@ async def find_by_patient(patient_id: str) -> dict[str, Any] | None:
     return await Account.select().where((Account.realm == "patient") & (Account.patient_id == patient_id)).first().run()
 
 
-async def create(now: datetime, **values: Any) -> dict[str, Any]:
-    """Insert an account and return it; the unique indexes refuse a second one for an email or patient."""
-    (row,) = await Account.insert(Account(created_at=now, **values)).returning(*Account.all_columns()).run()
-    return row
+async def create(now: datetime, **values: Any) -> dict[str, Any] | None:
+    """Insert an account and return it, or None when its email, patient or id is already taken.
+
+    The unique indexes decide, so two sign-ups finishing at the same instant cannot both win.
+    """
+    rows = (
+        await Account.insert(Account(created_at=now, **values))
+        .on_conflict(action="DO NOTHING")
+        .returning(*Account.all_columns())
+        .run()
+    )
+    return rows[0] if rows else None
 
 
 async def update(public_id: str, **values: Any) -> None:
@@ -95,7 +103,9 @@ async def check_password(
         if account is not None:
             await record(account["id"], "password", Outcome.THROTTLED, address, user_agent, now)
         return PasswordCheck(Outcome.THROTTLED, retry_after=max(by_address.retry_after, by_account.retry_after))
-    if account is None or not verify_password(account["password_hash"], password):
+    # Hash even without an account, so an unknown email answers as slowly as a known one.
+    matches = verify_password(account["password_hash"] if account else None, password)
+    if account is None or not matches:
         if account is not None:
             await record(account["id"], "password", Outcome.WRONG_SECRET, address, user_agent, now)
         return PasswordCheck(Outcome.WRONG_SECRET)

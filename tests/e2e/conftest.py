@@ -66,7 +66,9 @@ def server(
     """
     folder = tmp_path_factory.mktemp("e2e-server")
     port = unused_tcp_port_factory()
-    url = f"http://127.0.0.1:{port}"
+    # "localhost", not 127.0.0.1: WebAuthn takes no IP address as its relying party id, and Chromium
+    # treats http://localhost as a secure context. The server still listens on 127.0.0.1 only.
+    url = f"http://localhost:{port}"
     environ = portal_environ(f"sqlite:///{folder / 'carefront.sqlite3'}", folder / "data", url)
     env = {**os.environ, **environ}
     carefront = Path(sys.executable).parent / "carefront"

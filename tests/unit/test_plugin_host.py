@@ -271,7 +271,7 @@ def test_installed_plugins_respect_the_allow_list(tmp_path):
 
 def test_a_blocked_plugin_is_not_loaded(tmp_path):
     with pytest.raises(PluginError, match="no installed plugin offers an adapter"):
-        PluginHost.load(settings(tmp_path, plugins={"block": ["sandbox"]}))
+        PluginHost.load(settings(tmp_path, plugins={"allow": ["sandbox"], "block": ["sandbox"]}))
 
 
 def test_installed_plugins_are_listed_with_version_and_hooks(tmp_path):

@@ -61,5 +61,6 @@ def test_templates_live_under_the_plugins_own_folder() -> None:
     assert sorted(path.name for path in (folder / "sandbox").iterdir()) == [
         "authenticate.html",
         "checkout.html",
+        "oidc_sign_in.html",
         "outbox.html",
     ]

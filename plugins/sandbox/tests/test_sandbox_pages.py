@@ -205,7 +205,11 @@ def test_every_page_is_public_and_under_the_plugin_prefix() -> None:
         "/-/sandbox/checkout/{reference:str}",
         "/-/sandbox/checkout/{reference:str}/authenticate",
         "/-/sandbox/outbox",
+        "/-/sandbox/oidc/.well-known/openid-configuration",
+        "/-/sandbox/oidc/jwks",
+        "/-/sandbox/oidc/authorize",
+        "/-/sandbox/oidc/token",
     }
     pages = [handler for _, handler in handlers if "OPTIONS" not in handler.http_methods]  # Litestar adds OPTIONS
-    assert len(pages) == 5
+    assert len(pages) == 10
     assert all(page.opt.get("public") is True for page in pages)

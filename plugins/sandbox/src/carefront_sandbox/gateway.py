@@ -515,6 +515,10 @@ class SandboxGateway(SandboxAdapter):
             last_error=row[11],
         )
 
+    @property
+    def is_open(self) -> bool:
+        return self._store.is_open
+
     async def checkout_view(self, reference: str) -> CheckoutView | None:
         """The checkout as its page shows it, or None when it is not this gateway's."""
         row = await self._store.read(
@@ -619,7 +623,7 @@ async def find_checkout(reference: str) -> tuple[SandboxGateway, CheckoutView] |
     """The live gateway that knows the checkout, and the checkout; None when none does."""
     for ref in list(_LIVE.values()):
         gateway = ref()
-        if gateway is not None and (view := await gateway.checkout_view(reference)) is not None:
+        if gateway is not None and gateway.is_open and (view := await gateway.checkout_view(reference)) is not None:
             return gateway, view
     return None
 

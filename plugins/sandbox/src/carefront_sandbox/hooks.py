@@ -10,7 +10,7 @@ from carefront_sdk import hookimpl
 from carefront_sdk.adapters import AdapterRegistry
 from carefront_sdk.models import DemoPersona
 
-from carefront_sandbox import routes
+from carefront_sandbox import oidc, routes
 from carefront_sandbox.base import FIELDS, PLUGIN
 from carefront_sandbox.clearinghouse import make_clearinghouse
 from carefront_sandbox.ehr import make_ehr
@@ -56,7 +56,7 @@ def carefront_register_notifier(registry: AdapterRegistry) -> None:
 
 @hookimpl
 def carefront_routes() -> Sequence[Any]:
-    return [routes.router()]
+    return [routes.router(), oidc.router()]
 
 
 @hookimpl

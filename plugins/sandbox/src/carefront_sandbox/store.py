@@ -125,6 +125,12 @@ class Store:
             raise Refused(code, message)
         return codec.from_plain(result_type, record["ok"])
 
+    @property
+    def is_open(self) -> bool:
+        """False once :meth:`close` ran (a test closed it), so nothing routes requests to it."""
+        with _STORES_LOCK:
+            return _STORES.get(self.path) is self
+
     def close(self) -> None:
         """Stop the pool, close every connection and forget the store (the portal keeps its stores
         for its lifetime; tests close theirs)."""

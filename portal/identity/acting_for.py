@@ -1,0 +1,95 @@
+"""Whom a patient page shows, checked again on every request: the ``acting_for_allowed`` dependency and
+the ``clinical_access`` guard.
+
+A patient page declares both where it needs them::
+
+    from litestar.di import NamedDependency, Provide
+    from portal.access import patients_only
+    from portal.identity.acting_for import acting_for_allowed, clinical_access
+
+    class AppointmentsController(Controller):
+        guards = [patients_only, clinical_access]            # clinical_access only on clinical pages
+        dependencies = {"viewer": Provide(acting_for_allowed)}
+
+        @get("/appointments")
+        async def appointments(self, viewer: NamedDependency[Viewer]) -> Template:
+            ...  # viewer.acting_for is the patient to show; never take a patient id from the request
+
+The session says whom the account acts for (``acting_for``) and with what ``access``; the dependency
+checks that the grant behind it is still live, so a revoked proxy is refused on their very next
+request, and puts the patient's name on ``request.state`` for the "You are viewing" banner
+(templates/identity/proxies/acting_banner.html).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from carefront_sdk.errors import NotFound, Unavailable
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from portal.identity.proxies import grant_is_live
+from portal.identity.sessions import Access, Realm, Viewer, viewer
+from portal.plugin_host import PluginHost
+
+BANNER_STATE = "acting_for"
+"""The ``request.state`` key the banner reads: an :class:`ActingFor`, set only for proxies."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActingFor:
+    """What the banner says: whose account a proxy is viewing (the name is None when the EHR is down)."""
+
+    name: str | None
+    access: Access
+
+
+async def acting_for_allowed(request: Request, plugin_host: NamedDependency[PluginHost]) -> Viewer:
+    """The viewer of a patient page, once the right to see ``acting_for`` is confirmed.
+
+    Guests pass as they are (``patients_only`` admits them only where a handler opts in, and the
+    guest's pages check the statement). A patient account acting for itself passes; a proxy passes
+    while its grant is live. Anyone else, or a proxy who has not chosen whom to act for, is refused.
+    """
+    current = viewer(request)
+    if current is None:
+        raise NotAuthorizedException("Please sign in to continue.")
+    if current.realm is Realm.GUEST:
+        return current
+    if current.realm is not Realm.PATIENT or current.acting_for is None or current.access is None:
+        raise PermissionDeniedException("Choose whose account to see first.")
+    if current.access is Access.SELF:
+        return current
+    if not _is_uuid(current.account_id) or not await grant_is_live(
+        str(current.account_id), current.acting_for, current.access
+    ):
+        raise PermissionDeniedException("That account is no longer shared with you.")
+    try:
+        patient = await plugin_host.ehr.read_patient(current.acting_for)
+        name: str | None = f"{patient.given_name} {patient.family_name}"
+    except (NotFound, Unavailable):
+        name = None
+    request.state[BANNER_STATE] = ActingFor(name, current.access)
+    return current
+
+
+def _is_uuid(text: str | None) -> bool:
+    try:
+        uuid.UUID(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def clinical_access(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The guard of appointment and clinical pages: billing delegates and guests never see them."""
+    current = viewer(connection)
+    if current is None:
+        raise NotAuthorizedException("Please sign in to continue.")
+    if not current.sees_clinical:
+        raise PermissionDeniedException("This page is not part of what was shared with you.")
