@@ -19,6 +19,7 @@ from portal.settings import Settings
 from portal.web.errors import SIGN_IN_ROUTE, ErrorText, error_response, route_path
 
 SIGN_UP_ROUTE = "sign-up"
+STATEMENTS_ROUTE = "statements"
 GUEST_PAYMENT_ROUTE = "guest-payment"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
 
@@ -40,6 +41,8 @@ class FrontPageController(Controller):
                 "sign_in_url": route_path(request.app, SIGN_IN_ROUTE),
                 "sign_up_url": route_path(request.app, SIGN_UP_ROUTE),
                 "guest_payment_url": route_path(request.app, GUEST_PAYMENT_ROUTE),
+                # The list of what an account offers speaks in the present only once bills are online.
+                "statements_url": route_path(request.app, STATEMENTS_ROUTE),
             },
         )
 
