@@ -10,6 +10,7 @@ from portal.identity.tables import (
     Passkey,
     ProxyGrant,
     ProxyInvitation,
+    RecoveryCode,
     SignInEvent,
     Throttle,
     WebSession,
@@ -28,5 +29,6 @@ APP_CONFIG = AppConfig(
         Passkey,
         ProxyInvitation,
         ProxyGrant,
+        RecoveryCode,
     ],
 )

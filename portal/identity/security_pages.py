@@ -130,6 +130,21 @@ def _end_ceremony(request: HTMXRequest, purpose: str, now: datetime) -> bytes | 
     return challenge if now - began <= passkeys.CEREMONY_TIMEOUT else None
 
 
+async def _recovery_codes_page(
+    request: HTMXRequest,
+    settings: Settings,
+    plugin_host: PluginHost,
+    account: dict[str, Any],
+    now: datetime,
+    done: str | None = None,
+) -> Template:
+    """Shown once, right after the codes are made; only their HMACs are kept."""
+    codes = await two_step.new_recovery_codes(settings, account, now)
+    onward = _security_url(request, done) if done else request.app.route_reverse(SECURITY_ROUTE)
+    context = {"codes": codes, "onward": onward, **_nav(request, plugin_host)}
+    return Template("identity/security/recovery_codes.html", context=context)
+
+
 def _json_error(request: HTMXRequest, status: int, message: str, **extra: str) -> Response[Any]:
     return Response({"message": gettext(request)(message), **extra}, status_code=status)
 
@@ -173,6 +188,7 @@ class AccountSecurityController(Controller):
             context={
                 "passkeys": await passkeys.of_account(account["id"]),
                 "two_step_since": account["totp_enabled_at"],
+                "recovery_codes_left": await two_step.recovery_codes_left(account),
                 "acting": _acting(request),
                 "recent": recent_sign_in.is_recent(request.session, plugin_host.clock()),
                 "notice": DONE.get(done or ""),
@@ -312,7 +328,22 @@ class AccountSecurityController(Controller):
         if check.outcome is two_step.Outcome.WRONG:
             return self._setup_page(request, plugin_host, account, secret, {"code": gettext(request)(CODE_WRONG)})
         request.set_session({key: value for key, value in request.session.items() if key != TWO_STEP_SETUP})
-        return _done(request, "two-step-on")
+        return await _recovery_codes_page(request, settings, plugin_host, account, now, done="two-step-on")
+
+    @post("/two-step/recovery-codes", name="recovery-codes-new")
+    async def new_recovery_codes(
+        self, request: HTMXRequest, settings: NamedDependency[Settings], plugin_host: NamedDependency[PluginHost]
+    ) -> Template | Redirect | Response[Any]:
+        """New recovery codes (the old ones stop working), for a holder who used or lost theirs."""
+        now = plugin_host.clock()
+        if _acting(request):
+            return error_response(request, 403, ACTING)
+        if not recent_sign_in.is_recent(request.session, now):
+            return Redirect(_confirm_url(request), status_code=303)
+        account = await _holder(request)
+        if account["totp_enabled_at"] is None:
+            return Redirect(request.app.route_reverse(SECURITY_ROUTE), status_code=303)
+        return await _recovery_codes_page(request, settings, plugin_host, account, now)
 
     @post("/two-step/off", name="two-step-off")
     async def turn_off_two_step(
@@ -541,7 +572,8 @@ class SecondFactorController(Controller):
             return self._page({"code": gettext(request)(TOO_MANY)}, status=429)
         if check.outcome is two_step.Outcome.WRONG:
             return self._page({"code": gettext(request)(CODE_WRONG)})
-        method = f"{request.session.get('pending_method', 'password')}+totp"
+        second = "recovery" if two_step.looks_like_recovery_code(data.code) else "totp"
+        method = f"{request.session.get('pending_method', 'password')}+{second}"
         await signing_in.complete(request, account, method, now)
         return Redirect(route_path(request.app, HOME_ROUTE) or "/", status_code=303)
 

@@ -144,3 +144,15 @@ class ProxyGrant(Table, tablename="proxy_grant"):
     invitation = ForeignKey(ProxyInvitation, null=True, default=None, on_delete=OnDelete.restrict)
     created_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class RecoveryCode(Table, tablename="recovery_code"):
+    """A single-use code that stands in for the authenticator app when the phone is lost.
+
+    Ten are made when two-step verification is turned on (or made anew); only an HMAC is kept.
+    """
+
+    account = ForeignKey(Account, on_delete=OnDelete.restrict, index=True)
+    code_hash = Varchar(length=64, unique=True)
+    created_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

@@ -1,5 +1,5 @@
 """Two-step verification: a time-based code from an authenticator app (TOTP, RFC 6238), asked after a
-password or a one-time code.
+password or a one-time code, and single-use recovery codes for when the phone is lost.
 
 A service: it knows the account's TOTP columns and the rules, nothing of HTTP. The secret is kept
 encrypted (``secrets_at_rest``); a code is accepted one 30-second step either side of now, and each
@@ -10,9 +10,11 @@ step's code works once per account. Wrong codes are limited per account and per 
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import io
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +25,7 @@ from markupsafe import Markup
 
 from portal.identity import accounts, throttle
 from portal.identity.secrets_at_rest import SecretUnreadable, decrypt, encrypt
+from portal.identity.tables import RecoveryCode
 from portal.settings import Settings
 
 log = logging.getLogger("carefront.two_step")
@@ -35,6 +38,9 @@ ACCOUNT_LIMIT = throttle.Limit(attempts=5, window=timedelta(minutes=15))
 ADDRESS_LIMIT = throttle.Limit(attempts=30, window=timedelta(minutes=15))
 # A step's code is accepted until one step after it ends; "used" must outlive that.
 _ONCE = throttle.Limit(attempts=1, window=timedelta(seconds=4 * STEP_SECONDS))
+RECOVERY_CODES = 10
+# No 0/O, 1/I/L: a recovery code is read off paper and typed by hand.
+_RECOVERY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 class Outcome(enum.StrEnum):
@@ -112,6 +118,54 @@ async def turn_on(settings: Settings, account: dict[str, Any], secret: str, code
 
 async def turn_off(account: dict[str, Any]) -> None:
     await accounts.update(str(account["public_id"]), totp_secret=None, totp_enabled_at=None)
+    await RecoveryCode.delete().where(RecoveryCode.account == account["id"]).run()
+
+
+def _recovery_digest(settings: Settings, code: str) -> str:
+    normal = "".join(character for character in code.upper() if character in _RECOVERY_ALPHABET)
+    return hmac.new(settings.secret_key.encode(), f"recovery\x00{normal}".encode(), hashlib.sha256).hexdigest()
+
+
+async def new_recovery_codes(settings: Settings, account: dict[str, Any], now: datetime) -> list[str]:
+    """Ten fresh recovery codes, shown once; the earlier ones stop working."""
+    codes = [
+        "-".join("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(4)) for _ in range(2))
+        for _ in range(RECOVERY_CODES)
+    ]
+    await RecoveryCode.delete().where(RecoveryCode.account == account["id"]).run()
+    await RecoveryCode.insert(
+        *(
+            RecoveryCode(account=account["id"], code_hash=_recovery_digest(settings, code), created_at=now)
+            for code in codes
+        )
+    ).run()
+    return codes
+
+
+async def recovery_codes_left(account: dict[str, Any]) -> int:
+    return (
+        await RecoveryCode.count().where((RecoveryCode.account == account["id"]) & RecoveryCode.used_at.is_null()).run()
+    )
+
+
+def looks_like_recovery_code(code: str) -> bool:
+    """Authenticator codes are six digits; recovery codes have letters (XXXX-XXXX)."""
+    return any(character.isalpha() for character in code)
+
+
+async def _use_recovery_code(settings: Settings, account: dict[str, Any], code: str, now: datetime) -> bool:
+    # The update claims the code, so two sign-ins racing with one code cannot both pass.
+    claimed = (
+        await RecoveryCode.update({RecoveryCode.used_at: now})
+        .where(
+            (RecoveryCode.account == account["id"])
+            & (RecoveryCode.code_hash == _recovery_digest(settings, code))
+            & RecoveryCode.used_at.is_null()
+        )
+        .returning(RecoveryCode.id)
+        .run()
+    )
+    return bool(claimed)
 
 
 async def check_sign_in(
@@ -123,6 +177,14 @@ async def check_sign_in(
     if not (by_address.allowed and by_account.allowed):
         await accounts.record(account["id"], "totp", accounts.Outcome.THROTTLED, address, user_agent, now)
         return Check(Outcome.THROTTLED, max(by_address.retry_after, by_account.retry_after))
+    if looks_like_recovery_code(code):
+        if not await _use_recovery_code(settings, account, code, now):
+            await accounts.record(
+                account["id"], "recovery_code", accounts.Outcome.WRONG_SECRET, address, user_agent, now
+            )
+            return Check(Outcome.WRONG)
+        await throttle.clear(f"two-step:account:{account['public_id']}")
+        return Check(Outcome.ACCEPTED)
     step = None
     if account["totp_secret"]:
         try:

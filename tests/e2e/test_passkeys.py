@@ -136,6 +136,9 @@ async def test_two_step_verification_from_enrolment_to_sign_in(page: Page, visit
     await expect(page.locator(".field-error")).to_contain_text("That code did not work")
     await page.get_by_label("Code from the app").fill(totp.now())
     await page.get_by_role("button", name="Turn on", exact=True).click()
+    await expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    await check_page()
+    await page.get_by_role("link", name="I have saved my codes").click()
     await page.wait_for_url("**/account/security?done=two-step-on")
     await check_page()
 

@@ -3,60 +3,21 @@ tries limited per address and per code, and the same answer for every miss (PROM
 
 from __future__ import annotations
 
-import itertools
 import re
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-import carefront_sandbox.hooks
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
 from carefront_sandbox.identifiers import format_id
 from carefront_sdk.models import StatementSummary
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.audit.tables import AuditEvent
 from portal.identity.tables import WebSession
 
-PUBLIC_URL = "https://testserver"
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-_addresses = itertools.count(1)
-
-
-@asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = f"203.0.113.{next(_addresses) % 250 + 1}"
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
 
 
 async def bill(app: Litestar, patient_index: int) -> tuple[StatementSummary, date]:
@@ -91,7 +52,7 @@ def notice(response: httpx.Response) -> str:
     return match.group(1)
 
 
-async def test_the_code_and_the_right_birth_date_open_that_bill(portal):
+async def test_the_code_and_the_right_birth_date_open_that_bill(portal, browser):
     statement, born = await bill(portal, 21)
     async with browser(portal) as client:
         response = await find_bill(client, statement.statement_code.lower(), born)
@@ -114,7 +75,7 @@ async def test_the_code_and_the_right_birth_date_open_that_bill(portal):
     assert statement.statement_code not in str(row)
 
 
-async def test_a_wrong_birth_date_and_an_unknown_code_get_the_same_answer(portal):
+async def test_a_wrong_birth_date_and_an_unknown_code_get_the_same_answer(portal, browser):
     statement, born = await bill(portal, 22)
     async with browser(portal) as client:
         wrong_birth_date = await find_bill(client, statement.statement_code, born - timedelta(days=1))
@@ -127,7 +88,7 @@ async def test_a_wrong_birth_date_and_an_unknown_code_get_the_same_answer(portal
     assert SESSION_COOKIE not in wrong_birth_date.headers.get("set-cookie", "")
 
 
-async def test_the_form_says_what_is_missing_beside_each_field(portal):
+async def test_the_form_says_what_is_missing_beside_each_field(portal, browser):
     async with browser(portal) as client:
         page = await client.get("/pay-as-guest")
         token = CSRF_INPUT.search(page.text).group(1)
@@ -140,7 +101,7 @@ async def test_the_form_says_what_is_missing_beside_each_field(portal):
     assert 'aria-invalid="true"' in response.text
 
 
-async def test_tries_are_limited_per_statement_code_from_any_address(portal):
+async def test_tries_are_limited_per_statement_code_from_any_address(portal, browser):
     statement, born = await bill(portal, 23)
     for attempt in range(5):
         async with browser(portal) as client:
@@ -153,7 +114,7 @@ async def test_tries_are_limited_per_statement_code_from_any_address(portal):
     assert "Too many tries" in throttled.text
 
 
-async def test_tries_are_limited_per_address_across_codes(portal):
+async def test_tries_are_limited_per_address_across_codes(portal, browser):
     statement, born = await bill(portal, 24)
     async with browser(portal) as client:
         for _ in range(20):
@@ -163,7 +124,7 @@ async def test_tries_are_limited_per_address_across_codes(portal):
     assert throttled.status_code == 429
 
 
-async def test_a_throttled_code_opens_again_after_the_window(portal, clock):
+async def test_a_throttled_code_opens_again_after_the_window(portal, clock, browser):
     statement, born = await bill(portal, 25)
     async with browser(portal) as client:
         for attempt in range(6):
@@ -173,7 +134,7 @@ async def test_a_throttled_code_opens_again_after_the_window(portal, clock):
         assert (await find_bill(client, statement.statement_code, born)).status_code == 303
 
 
-async def test_a_guest_sees_no_patient_page(portal):
+async def test_a_guest_sees_no_patient_page(portal, browser):
     statement, born = await bill(portal, 26)
     async with browser(portal) as client:
         assert (await find_bill(client, statement.statement_code, born)).status_code == 303
@@ -184,7 +145,7 @@ async def test_a_guest_sees_no_patient_page(portal):
         assert (await client.get("/guest")).status_code == 200, "and stays a guest"
 
 
-async def test_a_guest_session_ends_after_fifteen_idle_minutes(portal, clock):
+async def test_a_guest_session_ends_after_fifteen_idle_minutes(portal, clock, browser):
     statement, born = await bill(portal, 27)
     async with browser(portal) as client:
         assert (await find_bill(client, statement.statement_code, born)).status_code == 303
@@ -195,7 +156,7 @@ async def test_a_guest_session_ends_after_fifteen_idle_minutes(portal, clock):
     assert gone.status_code == 303, "signed out: to the way in"
 
 
-async def test_signing_out_ends_the_guest_session(portal):
+async def test_signing_out_ends_the_guest_session(portal, browser):
     statement, born = await bill(portal, 28)
     async with browser(portal) as client:
         assert (await find_bill(client, statement.statement_code, born)).status_code == 303
@@ -206,7 +167,7 @@ async def test_signing_out_ends_the_guest_session(portal):
         assert (await client.get("/guest", follow_redirects=False)).status_code == 303
 
 
-async def test_a_patient_session_is_not_a_guest(portal):
+async def test_a_patient_session_is_not_a_guest(portal, browser):
     async with browser(portal) as client:
         key = secrets.token_hex(32)
         session = {"account_id": "00000000-0000-4000-8000-000000000000", "realm": "patient", "access": "self"}

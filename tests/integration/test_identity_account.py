@@ -6,24 +6,19 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import carefront_sandbox.hooks
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.identity import accounts
 from portal.identity.passwords import hash_password, verify_password
 from portal.identity.tables import WebSession
 
-PUBLIC_URL = "https://testserver"
 COOKIE_DOMAIN = "testserver.local"  # where httpx keeps the cookies testserver sets
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
@@ -32,35 +27,9 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-@asynccontextmanager
-async def browser(app: Litestar, user_agent: str = IPHONE) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = ".".join(["10", *(str(secrets.randbelow(250) + 1) for _ in range(3))])
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(
-        transport=transport, base_url=PUBLIC_URL, headers={"user-agent": user_agent}
-    ) as client:
-        yield client
+def user_agent() -> str:
+    return IPHONE
 
 
 def csrf(page: httpx.Response) -> str:
@@ -106,7 +75,7 @@ async def code_sent_to(app: Litestar, address: str) -> str:
     return CODE.search(newest.text).group(1)
 
 
-async def test_home_welcomes_the_patient_without_making_up_a_balance(portal, clock):
+async def test_home_welcomes_the_patient_without_making_up_a_balance(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(client, account)
@@ -120,7 +89,7 @@ async def test_home_welcomes_the_patient_without_making_up_a_balance(portal, clo
     assert home.headers["cache-control"] == "no-store"
 
 
-async def test_home_and_account_are_for_signed_in_patients(portal):
+async def test_home_and_account_are_for_signed_in_patients(portal, browser):
     async with browser(portal) as client:
         for path in ("/home", "/account"):
             answer = await client.get(path)
@@ -128,7 +97,7 @@ async def test_home_and_account_are_for_signed_in_patients(portal):
             assert answer.headers["location"] == "/sign-in"
 
 
-async def test_a_session_naming_no_account_is_ended(portal):
+async def test_a_session_naming_no_account_is_ended(portal, browser):
     async with browser(portal) as client:
         key = secrets.token_hex(32)
         data = {"account_id": "not-an-account", "realm": "patient", "acting_for": "pt-1", "access": "self"}
@@ -141,7 +110,7 @@ async def test_a_session_naming_no_account_is_ended(portal):
     assert not await WebSession.exists().where(WebSession.key == key).run()
 
 
-async def test_the_account_page_shows_history_and_sessions_and_ends_the_others(portal, clock):
+async def test_the_account_page_shows_history_and_sessions_and_ends_the_others(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal, WINDOWS) as desktop, browser(portal) as phone:
         token = csrf(await desktop.get("/sign-in"))
@@ -165,7 +134,7 @@ async def test_the_account_page_shows_history_and_sessions_and_ends_the_others(p
         assert "Edge on Windows" not in after.text.split("Where you are signed in")[1].split("Sign-in history")[0]
 
 
-async def test_language_and_paperless_are_saved(portal, clock):
+async def test_language_and_paperless_are_saved(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(client, account)
@@ -184,7 +153,7 @@ async def test_language_and_paperless_are_saved(portal, clock):
         assert (changed["language"], changed["paperless"]) == ("es", False), "an unknown language changes nothing"
 
 
-async def test_changing_the_email_address_needs_a_recent_sign_in_and_a_code(portal, clock):
+async def test_changing_the_email_address_needs_a_recent_sign_in_and_a_code(portal, clock, browser):
     account = await new_patient(clock.now)
     new_email = f"new-{secrets.token_hex(5)}@example.org"
     async with browser(portal) as client:
@@ -224,7 +193,7 @@ async def test_changing_the_email_address_needs_a_recent_sign_in_and_a_code(port
     assert notice.subject == "Your email address was changed"
 
 
-async def test_an_email_address_in_use_cannot_be_taken(portal, clock):
+async def test_an_email_address_in_use_cannot_be_taken(portal, clock, browser):
     account = await new_patient(clock.now)
     other = await new_patient(clock.now)
     async with browser(portal) as client:
@@ -235,7 +204,7 @@ async def test_an_email_address_in_use_cannot_be_taken(portal, clock):
     assert await messages_to(portal, other["email"]) == []
 
 
-async def test_adding_changing_and_removing_the_mobile_number(portal, clock):
+async def test_adding_changing_and_removing_the_mobile_number(portal, clock, browser):
     account = await new_patient(clock.now)
     phone = f"+1630555{secrets.randbelow(10_000):04d}"
     async with browser(portal) as client:
@@ -266,7 +235,7 @@ async def test_adding_changing_and_removing_the_mobile_number(portal, clock):
     assert (changed["phone"], changed["phone_verified_at"]) == (None, None)
 
 
-async def test_changing_the_password_ends_the_other_sessions(portal, clock):
+async def test_changing_the_password_ends_the_other_sessions(portal, clock, browser):
     account = await new_patient(clock.now)
     new_password = "harbour lights at dawn"
     async with browser(portal) as client, browser(portal) as other:
@@ -282,7 +251,7 @@ async def test_changing_the_password_ends_the_other_sessions(portal, clock):
     assert verify_password(changed["password_hash"], new_password)
 
 
-async def test_nothing_changes_while_a_representative_acts_as_the_patient(portal, clock):
+async def test_nothing_changes_while_a_representative_acts_as_the_patient(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         key = secrets.token_hex(32)

@@ -9,24 +9,19 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import carefront_sandbox.hooks
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.identity import accounts
 from portal.identity.passwords import hash_password, verify_password
 from portal.identity.tables import SignInEvent, WebSession
 
-PUBLIC_URL = "https://testserver"
 COOKIE_DOMAIN = "testserver.local"  # where httpx keeps the cookies testserver sets
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
@@ -36,37 +31,9 @@ WRONG = "That email address and password do not match an account."
 SENT = "If an account uses"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-@asynccontextmanager
-async def browser(
-    app: Litestar, user_agent: str = "Mozilla/5.0 (iPhone) Safari/604.1"
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = ".".join(["10", *(str(secrets.randbelow(250) + 1) for _ in range(3))])
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(
-        transport=transport, base_url=PUBLIC_URL, headers={"user-agent": user_agent}
-    ) as client:
-        yield client
+def user_agent() -> str:
+    return "Mozilla/5.0 (iPhone) Safari/604.1"
 
 
 def csrf(page: httpx.Response) -> str:
@@ -115,7 +82,7 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWOR
     return await post_form(client, "/sign-in", {"email": email, "password": password, **extra})
 
 
-async def test_sign_in_with_a_password_gives_the_session_a_new_key(portal, clock):
+async def test_sign_in_with_a_password_gives_the_session_a_new_key(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         # A key planted before sign-in (session fixation) must not survive it.
@@ -136,7 +103,7 @@ async def test_sign_in_with_a_password_gives_the_session_a_new_key(portal, clock
     assert (event["method"], event["outcome"]) == ("password", "succeeded")
 
 
-async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(portal, clock):
+async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         wrong_password = await sign_in(client, account["email"], "not the right password")
@@ -149,7 +116,7 @@ async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(portal,
     assert session_key(client) is None
 
 
-async def test_sign_in_is_limited_per_account_with_the_wait_in_minutes(portal, clock):
+async def test_sign_in_is_limited_per_account_with_the_wait_in_minutes(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         for _ in range(10):
@@ -165,7 +132,7 @@ async def test_sign_in_is_limited_per_account_with_the_wait_in_minutes(portal, c
     ("next_path", "lands_on"),
     [("/account?tab=sessions", "/account?tab=sessions"), ("//evil.example/", "/"), ("https://evil.example", "/")],
 )
-async def test_sign_in_goes_back_to_a_page_on_this_site_only(portal, clock, next_path, lands_on):
+async def test_sign_in_goes_back_to_a_page_on_this_site_only(portal, clock, next_path, lands_on, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         page = await client.get("/sign-in", params={"next": next_path})
@@ -176,7 +143,7 @@ async def test_sign_in_goes_back_to_a_page_on_this_site_only(portal, clock, next
         assert answer.headers["location"] == lands_on
 
 
-async def test_a_holder_of_a_second_factor_is_asked_for_it_after_the_password(portal, clock):
+async def test_a_holder_of_a_second_factor_is_asked_for_it_after_the_password(portal, clock, browser):
     account = await new_patient(clock.now, totp_enabled_at=clock.now, totp_secret="not read here")
     async with browser(portal) as client:
         answer = await sign_in(client, account["email"])
@@ -185,7 +152,7 @@ async def test_a_holder_of_a_second_factor_is_asked_for_it_after_the_password(po
         assert (await client.get("/home")).status_code == 303, "not signed in before the second factor"
 
 
-async def test_sign_in_with_a_code_by_email(portal, clock):
+async def test_sign_in_with_a_code_by_email(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         asked = await post_form(client, "/sign-in/code", {"contact": f" {account['email'].upper()} "})
@@ -203,7 +170,7 @@ async def test_sign_in_with_a_code_by_email(portal, clock):
         assert (await client.get("/home")).status_code == 200
 
 
-async def test_sign_in_with_a_code_by_text_message(portal, clock):
+async def test_sign_in_with_a_code_by_text_message(portal, clock, browser):
     phone = f"+1773555{secrets.randbelow(10_000):04d}"
     account = await new_patient(clock.now, phone=phone, phone_verified_at=clock.now)
     async with browser(portal) as client:
@@ -216,7 +183,7 @@ async def test_sign_in_with_a_code_by_text_message(portal, clock):
     assert [(event["method"], event["outcome"]) for event in events] == [("code", "succeeded")]
 
 
-async def test_a_code_is_sent_only_to_a_verified_address_and_the_page_says_the_same(portal, clock):
+async def test_a_code_is_sent_only_to_a_verified_address_and_the_page_says_the_same(portal, clock, browser):
     unverified = await new_patient(clock.now, email_verified_at=None)
     unknown = f"nobody-{secrets.token_hex(4)}@example.org"
     pages = []
@@ -234,7 +201,7 @@ async def test_a_code_is_sent_only_to_a_verified_address_and_the_page_says_the_s
     assert await messages_to(portal, unknown) == []
 
 
-async def test_wrong_codes_are_counted_and_five_use_the_code_up(portal, clock):
+async def test_wrong_codes_are_counted_and_five_use_the_code_up(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await post_form(client, "/sign-in/code", {"contact": account["email"]})
@@ -249,7 +216,7 @@ async def test_wrong_codes_are_counted_and_five_use_the_code_up(portal, clock):
     assert [row["outcome"] for row in outcomes] == ["wrong_secret"] * 6
 
 
-async def test_asking_for_codes_is_limited_per_destination_and_per_address(portal, clock):
+async def test_asking_for_codes_is_limited_per_destination_and_per_address(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         for _ in range(5):
@@ -268,7 +235,7 @@ async def test_asking_for_codes_is_limited_per_destination_and_per_address(porta
         assert refused.status_code == 429
 
 
-async def test_the_code_forms_keep_what_was_typed(portal):
+async def test_the_code_forms_keep_what_was_typed(portal, browser):
     async with browser(portal) as client:
         for path in ("/sign-in/code", "/sign-in/forgot"):
             answer = await post_form(client, path, {"contact": "not an address"})
@@ -281,7 +248,7 @@ async def test_the_code_forms_keep_what_was_typed(portal):
         assert "Enter your password." in empty.text
 
 
-async def test_a_forgotten_password_by_code_ends_every_other_session(portal, clock):
+async def test_a_forgotten_password_by_code_ends_every_other_session(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as laptop, browser(portal) as tablet, browser(portal) as phone:
         for device in (laptop, tablet):
@@ -318,7 +285,7 @@ async def test_a_forgotten_password_by_code_ends_every_other_session(portal, clo
     assert "just changed" in notice.text
 
 
-async def test_a_forgotten_password_for_an_unknown_address_reads_the_same(portal):
+async def test_a_forgotten_password_for_an_unknown_address_reads_the_same(portal, browser):
     async with browser(portal) as client:
         asked = await post_form(client, "/sign-in/forgot", {"contact": "3125550000"})
         assert asked.status_code == 303
@@ -328,7 +295,7 @@ async def test_a_forgotten_password_for_an_unknown_address_reads_the_same(portal
         assert (await client.get("/sign-in/forgot/password")).headers["location"] == "/sign-in/forgot"
 
 
-async def test_sign_out_ends_the_session_on_the_server(portal, clock):
+async def test_sign_out_ends_the_session_on_the_server(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(client, account["email"])
@@ -347,7 +314,7 @@ async def test_sign_out_ends_the_session_on_the_server(portal, clock):
         assert replayed.headers["location"] == "/sign-in"
 
 
-async def test_sign_in_pages_in_spanish(portal, clock):
+async def test_sign_in_pages_in_spanish(portal, clock, browser):
     async with browser(portal) as client:
         client.cookies.set("lang", "es", domain=COOKIE_DOMAIN)
         page = await client.get("/sign-in")

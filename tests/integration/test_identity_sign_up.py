@@ -10,20 +10,16 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import carefront_sandbox.hooks
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from carefront_sandbox.ehr import SandboxEHR
 from carefront_sdk.models import Patient
 from litestar import Litestar
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.identity import accounts
 from portal.identity.tables import Account, WebSession
 
@@ -33,35 +29,6 @@ CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
 NEUTRAL = "We could not set up an account with those details"
 PASSWORD = "lantern orchard pebble river"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-@asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = ".".join(["10", *(str(secrets.randbelow(250) + 1) for _ in range(3))])
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
 
 
 def csrf(page: httpx.Response) -> str:
@@ -117,7 +84,7 @@ def unique_email(tag: str) -> str:
     return f"{tag}-{secrets.token_hex(5)}@example.org"
 
 
-async def test_sign_up_from_scratch_for_a_sandbox_patient(portal, clock):
+async def test_sign_up_from_scratch_for_a_sandbox_patient(portal, clock, browser):
     patient = (await patients_without_account(portal))[0]
     email = unique_email("sign-up")
     phone = f"+1312555{secrets.randbelow(10_000):04d}"
@@ -182,7 +149,7 @@ async def test_sign_up_from_scratch_for_a_sandbox_patient(portal, clock):
     assert account["password_hash"].startswith("$argon2id$")
 
 
-async def test_sign_up_in_spanish_sends_the_code_in_spanish_and_keeps_the_language(portal):
+async def test_sign_up_in_spanish_sends_the_code_in_spanish_and_keeps_the_language(portal, browser):
     patient = (await patients_without_account(portal))[-1]
     email = unique_email("registro")
     async with browser(portal) as client:
@@ -215,7 +182,9 @@ def without_tokens(page: httpx.Response) -> str:
     return re.sub(r'value="[^"]*"', 'value=""', CSRF_INPUT.sub("", page.text)).replace(" checked", "")
 
 
-async def test_no_match_several_matches_and_an_existing_account_get_one_neutral_answer(portal, clock, monkeypatch):
+async def test_no_match_several_matches_and_an_existing_account_get_one_neutral_answer(
+    portal, clock, monkeypatch, browser
+):
     no_match_patient, owner_patient = (await patients_without_account(portal))[1:3]
     owner_email = unique_email("owner")
     await accounts.create(
@@ -253,7 +222,7 @@ async def test_no_match_several_matches_and_an_existing_account_get_one_neutral_
     assert f"{PUBLIC_URL}/sign-in/forgot" in notice.text
 
 
-async def test_matching_is_limited_per_address(portal, clock):
+async def test_matching_is_limited_per_address(portal, clock, browser):
     patient = (await patients_without_account(portal))[0]
     async with browser(portal) as client:
         for attempt in range(10):
@@ -267,7 +236,7 @@ async def test_matching_is_limited_per_address(portal, clock):
         assert (await post_form(client, "/sign-up", identity(patient))).status_code == 303
 
 
-async def test_each_form_sent_back_with_errors_keeps_what_was_typed(portal):
+async def test_each_form_sent_back_with_errors_keeps_what_was_typed(portal, browser):
     patient = (await patients_without_account(portal))[0]
     async with browser(portal) as client:
         missing = await post_form(
@@ -306,7 +275,7 @@ async def test_each_form_sent_back_with_errors_keeps_what_was_typed(portal):
     assert await accounts.find_by_patient(patient.id) is None
 
 
-async def test_an_email_address_another_account_uses_gets_a_neutral_answer(portal, clock):
+async def test_an_email_address_another_account_uses_gets_a_neutral_answer(portal, clock, browser):
     patient = (await patients_without_account(portal))[0]
     taken = unique_email("taken")
     await accounts.create(
@@ -327,7 +296,7 @@ async def test_an_email_address_another_account_uses_gets_a_neutral_answer(porta
     assert await messages_to(portal, taken) == [], "no code goes to someone else's address"
 
 
-async def test_codes_allow_five_tries_and_a_new_code_retires_the_old(portal):
+async def test_codes_allow_five_tries_and_a_new_code_retires_the_old(portal, browser):
     patient = (await patients_without_account(portal))[0]
     email = unique_email("tries")
     async with browser(portal) as client:
@@ -350,7 +319,7 @@ async def test_codes_allow_five_tries_and_a_new_code_retires_the_old(portal):
         )
 
 
-async def test_sending_codes_is_limited_per_destination(portal, clock):
+async def test_sending_codes_is_limited_per_destination(portal, clock, browser):
     patient = (await patients_without_account(portal))[0]
     email = unique_email("flood")
     async with browser(portal) as client:
@@ -365,7 +334,7 @@ async def test_sending_codes_is_limited_per_destination(portal, clock):
     assert len(await messages_to(portal, email)) == 5
 
 
-async def test_the_later_steps_need_a_sign_up_in_progress(portal):
+async def test_the_later_steps_need_a_sign_up_in_progress(portal, browser):
     async with browser(portal) as client:
         for path in ("/sign-up/contact", "/sign-up/verify", "/sign-up/password"):
             answer = await client.get(path)
@@ -378,7 +347,7 @@ async def test_the_later_steps_need_a_sign_up_in_progress(portal):
     assert not await Account.exists().where(Account.email.like("%lantern%")).run()
 
 
-async def test_a_signed_in_patient_is_sent_home(portal, clock):
+async def test_a_signed_in_patient_is_sent_home(portal, clock, browser):
     patient = (await patients_without_account(portal))[0]
     email = unique_email("home")
     async with browser(portal) as client:
@@ -402,7 +371,7 @@ async def test_a_signed_in_patient_is_sent_home(portal, clock):
         {"given_name": "y" * 500},
     ],
 )
-async def test_malformed_details_get_a_message_not_a_failure(portal, changes):
+async def test_malformed_details_get_a_message_not_a_failure(portal, changes, browser):
     patient = (await patients_without_account(portal))[0]
     async with browser(portal) as client:
         answer = await post_form(client, "/sign-up", identity(patient, **changes))

@@ -9,33 +9,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import carefront_sandbox.hooks
 import cbor2
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.identity import accounts
 from portal.identity.passwords import hash_password
 from portal.identity.tables import Passkey, SignInEvent
 
 PUBLIC_URL = "https://testserver"
 PASSWORD = "correct horse battery staple"
-_addresses = itertools.count(1)
 
 
 def b64(data: bytes) -> str:
@@ -112,35 +105,6 @@ class SoftwareAuthenticator:
         }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-@asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = f"192.0.2.{next(_addresses) % 250 + 1}"
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
-
-
 async def new_patient(now: datetime) -> dict[str, Any]:
     tag = secrets.token_hex(5)
     return await accounts.create(
@@ -198,7 +162,7 @@ async def passkey_sign_in(client: httpx.AsyncClient, authenticator: SoftwareAuth
     )
 
 
-async def test_register_then_sign_in_with_the_passkey(portal, clock):
+async def test_register_then_sign_in_with_the_passkey(portal, clock, browser):
     account = await new_patient(clock.now)
     authenticator = SoftwareAuthenticator()
     async with browser(portal) as client:
@@ -240,7 +204,7 @@ async def test_register_then_sign_in_with_the_passkey(portal, clock):
     assert (event["method"], event["outcome"]) == ("passkey", "succeeded")
 
 
-async def test_a_sign_count_that_goes_back_is_refused_as_a_possible_clone(portal, clock, caplog):
+async def test_a_sign_count_that_goes_back_is_refused_as_a_possible_clone(portal, clock, caplog, browser):
     account = await new_patient(clock.now)
     authenticator = SoftwareAuthenticator()
     async with browser(portal) as client:
@@ -267,7 +231,7 @@ async def test_a_sign_count_that_goes_back_is_refused_as_a_possible_clone(portal
     assert refusal["method"] == "passkey"
 
 
-async def test_a_challenge_works_once(portal, clock):
+async def test_a_challenge_works_once(portal, clock, browser):
     account = await new_patient(clock.now)
     authenticator = SoftwareAuthenticator()
     async with browser(portal) as client:
@@ -286,7 +250,7 @@ async def test_a_challenge_works_once(portal, clock):
         assert again.json()["message"] == "That took too long. Please try again."
 
 
-async def test_a_registration_challenge_works_once_and_not_for_long(portal, clock):
+async def test_a_registration_challenge_works_once_and_not_for_long(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now)
@@ -305,7 +269,7 @@ async def test_a_registration_challenge_works_once_and_not_for_long(portal, cloc
     assert [row["name"] for row in await Passkey.select().where(Passkey.account == account["id"]).run()] == ["one"]
 
 
-async def test_an_answer_from_another_origin_is_refused(portal, clock):
+async def test_an_answer_from_another_origin_is_refused(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now)
@@ -322,7 +286,7 @@ async def test_an_answer_from_another_origin_is_refused(portal, clock):
         assert (await passkey_sign_in(client, genuine)).status_code == 400
 
 
-async def test_a_tampered_signature_or_unknown_key_is_refused(portal, clock):
+async def test_a_tampered_signature_or_unknown_key_is_refused(portal, clock, browser):
     account = await new_patient(clock.now)
     authenticator = SoftwareAuthenticator()
     async with browser(portal) as client:
@@ -346,7 +310,7 @@ async def test_a_tampered_signature_or_unknown_key_is_refused(portal, clock):
         assert junk.status_code == 400
 
 
-async def test_another_accounts_passkey_is_not_found(portal, clock):
+async def test_another_accounts_passkey_is_not_found(portal, clock, browser):
     owner, other = await new_patient(clock.now), await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, owner, clock.now)
@@ -364,7 +328,7 @@ async def test_another_accounts_passkey_is_not_found(portal, clock):
     assert await Passkey.exists().where((Passkey.id == passkey["id"]) & (Passkey.name == "My phone")).run()
 
 
-async def test_rename_and_remove_a_passkey(portal, clock):
+async def test_rename_and_remove_a_passkey(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now)
@@ -389,7 +353,7 @@ async def test_rename_and_remove_a_passkey(portal, clock):
         assert not await Passkey.exists().where(Passkey.id == passkey["id"]).run()
 
 
-async def test_adding_or_removing_a_passkey_needs_a_recent_sign_in(portal, clock):
+async def test_adding_or_removing_a_passkey_needs_a_recent_sign_in(portal, clock, browser):
     account = await new_patient(clock.now)
     authenticator = SoftwareAuthenticator()
     async with browser(portal) as client:
@@ -429,7 +393,7 @@ async def test_adding_or_removing_a_passkey_needs_a_recent_sign_in(portal, clock
         assert options.status_code == 403
 
 
-async def test_nothing_changes_while_a_representative_acts_as_the_patient(portal, clock):
+async def test_nothing_changes_while_a_representative_acts_as_the_patient(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         key = await sign_in(portal, client, account, clock.now)
@@ -457,7 +421,7 @@ async def test_nothing_changes_while_a_representative_acts_as_the_patient(portal
     assert await Passkey.exists().where((Passkey.id == passkey["id"]) & (Passkey.name == "My phone")).run()
 
 
-async def test_passkey_sign_in_is_limited_per_address(portal, clock):
+async def test_passkey_sign_in_is_limited_per_address(portal, clock, browser):
     async with browser(portal) as client:
         headers = await csrf(client, "/")
         answers = [
@@ -469,7 +433,7 @@ async def test_passkey_sign_in_is_limited_per_address(portal, clock):
         assert (await client.post("/sign-in/passkey/options", headers=headers, json={})).status_code == 200
 
 
-async def test_the_security_page_is_for_signed_in_patients_only(portal, clock):
+async def test_the_security_page_is_for_signed_in_patients_only(portal, clock, browser):
     async with browser(portal) as client:
         anonymous = await client.get("/account/security", follow_redirects=False)
         assert anonymous.status_code == 303
@@ -480,7 +444,7 @@ async def test_the_security_page_is_for_signed_in_patients_only(portal, clock):
         assert (await client.get("/account/security")).status_code == 403
 
 
-async def test_the_security_page_in_spanish(portal, clock):
+async def test_the_security_page_in_spanish(portal, clock, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now)

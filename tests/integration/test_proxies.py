@@ -4,15 +4,13 @@ proxy's very next request."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import carefront_sandbox.hooks
@@ -37,7 +35,6 @@ from portal.identity.passwords import hash_password
 from portal.identity.sessions import Access, Viewer
 from portal.identity.tables import ProxyGrant, ProxyInvitation
 
-PUBLIC_URL = "https://testserver"
 PASSWORD = "lantern orbit mossy kettle"
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 INVITATION_CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b")
@@ -64,19 +61,6 @@ class SharedPages:
         return [bills, appointments]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 async def portal(settings, clock) -> AsyncIterator[Litestar]:
     application = create_app(
@@ -84,18 +68,6 @@ async def portal(settings, clock) -> AsyncIterator[Litestar]:
     )
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
         yield application
-
-
-_addresses = itertools.count(1)
-
-
-@asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = f"198.51.100.{next(_addresses) % 250 + 1}"
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
 
 
 @dataclass(frozen=True)
@@ -204,7 +176,7 @@ def notice(response: httpx.Response) -> str:
 # --- Guardians ------------------------------------------------------------------------------------
 
 
-async def test_a_parent_adds_her_child_whom_the_ehr_lists_her_as_guardian_of(portal, clock):
+async def test_a_parent_adds_her_child_whom_the_ehr_lists_her_as_guardian_of(portal, clock, browser):
     people = await family(portal)
     parent = await account_for(people.parent, clock())
     async with browser(portal) as client:
@@ -235,7 +207,7 @@ async def test_a_parent_adds_her_child_whom_the_ehr_lists_her_as_guardian_of(por
         assert "You are their parent or guardian" in switch.text
 
 
-async def test_a_child_the_ehr_does_not_link_to_the_account_holder_gets_the_neutral_answer(portal, clock):
+async def test_a_child_the_ehr_does_not_link_to_the_account_holder_gets_the_neutral_answer(portal, clock, browser):
     people = await family(portal)
     stranger = await account_for(await sandbox_patient(portal, 11), clock())
     async with browser(portal) as client:
@@ -249,7 +221,7 @@ async def test_a_child_the_ehr_does_not_link_to_the_account_holder_gets_the_neut
     assert await live_grants(stranger, people.child.id) == []
 
 
-async def test_the_child_form_says_what_is_missing_beside_each_field(portal, clock):
+async def test_the_child_form_says_what_is_missing_beside_each_field(portal, clock, browser):
     parent = await account_for((await family(portal)).parent, clock())
     async with browser(portal) as client:
         await sign_in(portal, client, parent)
@@ -261,7 +233,7 @@ async def test_the_child_form_says_what_is_missing_beside_each_field(portal, clo
     assert 'aria-invalid="true"' in response.text
 
 
-async def test_a_guardian_grant_ends_when_the_ehr_no_longer_lists_the_guardianship(portal, clock, monkeypatch):
+async def test_a_guardian_grant_ends_when_the_ehr_no_longer_lists_the_guardianship(portal, clock, monkeypatch, browser):
     people = await family(portal)
     parent = await account_for(people.parent, clock())
     today = clock().date()
@@ -333,7 +305,7 @@ def test_the_eighteenth_birthday_counts_from_the_day_itself():
 # --- Invitations ----------------------------------------------------------------------------------
 
 
-async def test_a_patient_invites_a_caregiver_who_makes_an_account_and_accepts(portal, clock):
+async def test_a_patient_invites_a_caregiver_who_makes_an_account_and_accepts(portal, clock, browser):
     patient = await sandbox_patient(portal, 12)
     holder = await account_for(patient, clock(), language="es")
     await accounts.update(str(holder["public_id"]), language="es")
@@ -405,7 +377,7 @@ async def test_a_patient_invites_a_caregiver_who_makes_an_account_and_accepts(po
         assert email in listed.text
 
 
-async def test_a_signed_in_account_accepts_as_billing_delegate_and_sees_no_clinical_pages(portal, clock):
+async def test_a_signed_in_account_accepts_as_billing_delegate_and_sees_no_clinical_pages(portal, clock, browser):
     patient = await sandbox_patient(portal, 13)
     holder = await account_for(patient, clock())
     delegate = await account_for(await sandbox_patient(portal, 14), clock())
@@ -428,7 +400,7 @@ async def test_a_signed_in_account_accepts_as_billing_delegate_and_sees_no_clini
         assert (await client.get("/-/test/appointments")).status_code == 200, "their own, they see"
 
 
-async def test_an_invitation_expires_after_seven_days(portal, clock):
+async def test_an_invitation_expires_after_seven_days(portal, clock, browser):
     holder = await account_for(await sandbox_patient(portal, 15), clock())
     _, code = await proxies.invite(holder, f"late-{secrets.token_hex(4)}@example.org", Access.CAREGIVER, clock())
     clock.now += timedelta(days=7) - timedelta(minutes=1)
@@ -440,7 +412,7 @@ async def test_an_invitation_expires_after_seven_days(portal, clock):
     assert "It may be mistyped, used already or expired" in expired.text
 
 
-async def test_a_cancelled_invitation_stops_working_and_leaves_the_list(portal, clock):
+async def test_a_cancelled_invitation_stops_working_and_leaves_the_list(portal, clock, browser):
     holder = await account_for(await sandbox_patient(portal, 16), clock())
     email = f"cancel-{secrets.token_hex(4)}@example.org"
     invitation, code = await proxies.invite(holder, email, Access.BILLING, clock())
@@ -456,7 +428,7 @@ async def test_a_cancelled_invitation_stops_working_and_leaves_the_list(portal, 
         assert (await post(invitee, "/proxies/accept", code=code)).status_code == 422
 
 
-async def test_revoking_a_proxy_refuses_their_very_next_request(portal, clock):
+async def test_revoking_a_proxy_refuses_their_very_next_request(portal, clock, browser):
     patient = await sandbox_patient(portal, 17)
     holder = await account_for(patient, clock())
     proxy = await account_for(None, clock())
@@ -495,7 +467,7 @@ async def test_a_guardian_grant_is_not_revoked_from_the_patients_list(portal, cl
 # --- Switching ------------------------------------------------------------------------------------
 
 
-async def test_a_parent_switches_between_herself_and_her_child(portal, clock):
+async def test_a_parent_switches_between_herself_and_her_child(portal, clock, browser):
     people = await family(portal)
     parent = await account_for(people.parent, clock())
     assert await proxies.add_minor(
@@ -526,7 +498,7 @@ async def test_a_parent_switches_between_herself_and_her_child(portal, clock):
         assert stranger.status_code == 404, "someone not shared is like no one"
 
 
-async def test_a_proxy_who_has_not_chosen_yet_is_asked_to(portal, clock):
+async def test_a_proxy_who_has_not_chosen_yet_is_asked_to(portal, clock, browser):
     proxy = await account_for(None, clock())
     async with browser(portal) as client:
         await sign_in(portal, client, proxy)
@@ -536,7 +508,7 @@ async def test_a_proxy_who_has_not_chosen_yet_is_asked_to(portal, clock):
         assert "Nobody has shared their account with you yet." in switch.text
 
 
-async def test_staff_cannot_use_the_proxy_pages(portal, clock):
+async def test_staff_cannot_use_the_proxy_pages(portal, clock, browser):
     async with browser(portal) as client:
         await sign_in(portal, client, await account_for(None, clock()), realm="staff", role="representative")
         for path in ("/switch", "/account/proxies", "/account/proxies/add-minor", "/account/proxies/invite"):
@@ -546,7 +518,7 @@ async def test_staff_cannot_use_the_proxy_pages(portal, clock):
 # --- What is never written down -------------------------------------------------------------------
 
 
-async def test_the_invitation_code_is_in_no_log_url_or_header(portal, clock, caplog):
+async def test_the_invitation_code_is_in_no_log_url_or_header(portal, clock, caplog, browser):
     holder = await account_for(await sandbox_patient(portal, 19), clock())
     email = f"quiet-{secrets.token_hex(4)}@example.org"
     urls: list[str] = []
@@ -582,7 +554,7 @@ async def test_the_invitation_code_is_in_no_log_url_or_header(portal, clock, cap
         assert not [header for header in headers if form in header]
 
 
-async def test_a_representative_acting_as_the_patient_cannot_share_the_account(portal, clock):
+async def test_a_representative_acting_as_the_patient_cannot_share_the_account(portal, clock, browser):
     holder = await account_for(await sandbox_patient(portal, 20), clock())
     proxy = await account_for(None, clock())
     invitation, _ = await proxies.invite(holder, proxy["email"], Access.CAREGIVER, clock())

@@ -3,65 +3,35 @@ clock moved to make codes current, stale, or used twice."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import carefront_sandbox.hooks
 import httpx
 import pyotp
 import pytest
-from asgi_lifespan import LifespanManager
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from portal.app import SESSION_COOKIE, create_app
+from portal.app import SESSION_COOKIE
 from portal.identity import accounts, signing_in, two_step
 from portal.identity.passwords import hash_password
 from portal.identity.secrets_at_rest import decrypt
 from portal.identity.tables import Account, SignInEvent
 
-PUBLIC_URL = "https://testserver"
 COOKIE_DOMAIN = "testserver.local"  # where httpx keeps the cookies testserver sets
 PASSWORD = "correct horse battery staple"
-_addresses = itertools.count(1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        # At the start of a 30-second step, so "a step later" is unambiguous.
-        now = int(datetime.now(UTC).timestamp())
-        self.now = datetime.fromtimestamp(now - now % 30, UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def portal(settings, clock) -> AsyncIterator[Litestar]:
-    application = create_app(settings, plugins=[("sandbox", carefront_sandbox.hooks)], clock=clock)
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=30):
-        yield application
-
-
-@asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client from an address of its own, so that per-address limits of other tests do not interfere."""
-    address = f"198.51.100.{next(_addresses) % 250 + 1}"
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-        yield client
+def clock(clock):
+    """At the start of a 30-second step, so "a step later" is unambiguous."""
+    now = int(clock.now.timestamp())
+    clock.now = datetime.fromtimestamp(now - now % 30, UTC)
+    return clock
 
 
 async def new_patient(now: datetime, settings=None, secret: str | None = None) -> dict[str, Any]:
@@ -115,7 +85,7 @@ async def csrf(client: httpx.AsyncClient, path: str) -> dict[str, str]:
     return {"x-csrftoken": page.text.split('"x-csrftoken": "', 1)[1].split('"', 1)[0]}
 
 
-async def test_turning_two_step_on_with_the_app_s_first_code(portal, clock, settings):
+async def test_turning_two_step_on_with_the_app_s_first_code(portal, clock, settings, browser):
     account = await new_patient(clock.now)
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now)
@@ -141,8 +111,11 @@ async def test_turning_two_step_on_with_the_app_s_first_code(portal, clock, sett
 
         code = pyotp.TOTP(key).at(clock.now)
         done = await client.post("/account/security/two-step", headers=headers, data={"code": f"{code[:3]} {code[3:]}"})
-        assert (done.status_code, done.headers["location"]) == (303, "/account/security?done=two-step-on")
-        overview = await client.get(done.headers["location"])
+        assert done.status_code == 200
+        recovery = re.findall(r"<code>([A-Z2-9]{4}-[A-Z2-9]{4})</code>", done.text)
+        assert len(set(recovery)) == 10, "ten recovery codes, shown once"
+        assert 'href="/account/security?done=two-step-on"' in done.text
+        overview = await client.get("/account/security?done=two-step-on")
         assert "Two-step verification is on" in overview.text
         assert "Turn off two-step verification" in overview.text
         assert (await client.get("/account/security/two-step", follow_redirects=False)).status_code == 303
@@ -153,7 +126,7 @@ async def test_turning_two_step_on_with_the_app_s_first_code(portal, clock, sett
     assert decrypt(settings, stored["totp_secret"]) == key
 
 
-async def test_turning_two_step_on_or_off_needs_a_recent_sign_in(portal, clock, settings):
+async def test_turning_two_step_on_or_off_needs_a_recent_sign_in(portal, clock, settings, browser):
     account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
     async with browser(portal) as client:
         await sign_in(portal, client, account, clock.now - timedelta(minutes=11))
@@ -176,7 +149,7 @@ async def test_turning_two_step_on_or_off_needs_a_recent_sign_in(portal, clock, 
     assert (stored["totp_secret"], stored["totp_enabled_at"]) == (None, None)
 
 
-async def test_signing_in_with_a_password_then_the_code(portal, clock, settings):
+async def test_signing_in_with_a_password_then_the_code(portal, clock, settings, browser):
     secret = pyotp.random_base32()
     account = await new_patient(clock.now, settings, secret=secret)
     async with browser(portal) as client:
@@ -206,7 +179,7 @@ async def test_signing_in_with_a_password_then_the_code(portal, clock, settings)
     ]
 
 
-async def test_a_code_works_once(portal, clock, settings):
+async def test_a_code_works_once(portal, clock, settings, browser):
     secret = pyotp.random_base32()
     account = await new_patient(clock.now, settings, secret=secret)
     code = pyotp.TOTP(secret).at(clock.now)
@@ -238,7 +211,7 @@ async def test_codes_more_than_one_step_away_are_refused(settings):
     assert two_step.matching_step(secret, "abcdef", now) is None
 
 
-async def test_wrong_codes_are_limited_per_account(portal, clock, settings):
+async def test_wrong_codes_are_limited_per_account(portal, clock, settings, browser):
     secret = pyotp.random_base32()
     account = await new_patient(clock.now, settings, secret=secret)
     async with browser(portal) as client:
@@ -267,7 +240,7 @@ async def test_wrong_codes_are_limited_per_account(portal, clock, settings):
     assert [row["outcome"] for row in outcomes].count("throttled") == 1
 
 
-async def test_wrong_codes_are_limited_per_address(portal, clock, settings):
+async def test_wrong_codes_are_limited_per_address(portal, clock, settings, browser):
     async with browser(portal) as client:
         for _ in range(6):
             account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
@@ -283,7 +256,7 @@ async def test_wrong_codes_are_limited_per_address(portal, clock, settings):
         assert (await client.post("/sign-in/second-factor", headers=headers, data={"code": right})).status_code == 429
 
 
-async def test_a_pending_sign_in_lasts_ten_minutes(portal, clock, settings):
+async def test_a_pending_sign_in_lasts_ten_minutes(portal, clock, settings, browser):
     secret = pyotp.random_base32()
     account = await new_patient(clock.now, settings, secret=secret)
     async with browser(portal) as client:
@@ -298,10 +271,59 @@ async def test_a_pending_sign_in_lasts_ten_minutes(portal, clock, settings):
         assert "account_id" not in await session_data(portal, client)
 
 
-async def test_the_second_factor_page_in_spanish(portal, clock, settings):
+async def test_the_second_factor_page_in_spanish(portal, clock, settings, browser):
     account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
     async with browser(portal) as client:
         await after_password(portal, client, account, clock.now)
         page = await client.get("/sign-in/second-factor", headers={"accept-language": "es"})
         assert page.status_code == 200
         assert "Código de la aplicación" in page.text
+
+
+async def test_a_recovery_code_signs_in_once(portal, clock, settings, browser):
+    account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
+    codes = await two_step.new_recovery_codes(settings, account, clock.now)
+    assert len(set(codes)) == two_step.RECOVERY_CODES
+    assert await two_step.recovery_codes_left(account) == 10
+    async with browser(portal) as client:
+        await after_password(portal, client, account, clock.now)
+        headers = await csrf(client, "/sign-in/second-factor")
+        # Typed by hand: lower case and without the dash still counts.
+        done = await client.post(
+            "/sign-in/second-factor", headers=headers, data={"code": codes[0].lower().replace("-", "")}
+        )
+        assert done.status_code == 303
+        assert (await session_data(portal, client))["method"] == "password+recovery"
+    assert await two_step.recovery_codes_left(account) == 9
+    async with browser(portal) as again:
+        await after_password(portal, again, account, clock.now)
+        headers = await csrf(again, "/sign-in/second-factor")
+        reused = await again.post("/sign-in/second-factor", headers=headers, data={"code": codes[0]})
+        assert reused.status_code == 422
+        assert "account_id" not in await session_data(portal, again)
+
+
+async def test_new_recovery_codes_retire_the_old_ones(portal, clock, settings, browser):
+    account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
+    old = await two_step.new_recovery_codes(settings, account, clock.now)
+    async with browser(portal) as client:
+        await sign_in(portal, client, account, clock.now)
+        headers = await csrf(client, "/account/security")
+        page = await client.post("/account/security/two-step/recovery-codes", headers=headers)
+        assert page.status_code == 200
+        new = re.findall(r"<code>([A-Z2-9]{4}-[A-Z2-9]{4})</code>", page.text)
+        assert len(new) == 10
+        assert not set(new) & set(old)
+    async with browser(portal) as attacker:
+        await after_password(portal, attacker, account, clock.now)
+        headers = await csrf(attacker, "/sign-in/second-factor")
+        assert (
+            await attacker.post("/sign-in/second-factor", headers=headers, data={"code": old[1]})
+        ).status_code == 422
+
+
+async def test_turning_two_step_off_removes_the_recovery_codes(settings, clock):
+    account = await new_patient(clock.now, settings, secret=pyotp.random_base32())
+    await two_step.new_recovery_codes(settings, account, clock.now)
+    await two_step.turn_off(account)
+    assert await two_step.recovery_codes_left(account) == 0

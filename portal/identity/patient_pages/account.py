@@ -29,6 +29,7 @@ from portal.identity.accounts import Outcome
 from portal.identity.codes import Purpose
 from portal.identity.passwords import hash_password, password_problem
 from portal.identity.patient_pages import code_sending, enrolment
+from portal.identity.patient_pages.code_to_contact import CodeEntry
 from portal.identity.patient_pages.contacts import Contact, email_contact, phone_contact, read_email, read_phone
 from portal.identity.patient_pages.devices import device_name
 from portal.identity.patient_pages.web import (
@@ -102,11 +103,6 @@ class NewEmail:
 @dataclass
 class NewPhone:
     phone: str = ""
-
-
-@dataclass
-class CodeEntry:
-    code: str = ""
 
 
 @dataclass

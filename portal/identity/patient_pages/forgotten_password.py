@@ -7,32 +7,25 @@ signed in somewhere, and then signs the holder in here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
-from portal.i18n import I18n
-from portal.identity import accounts, codes, sessions
+from portal.identity import accounts, sessions
 from portal.identity.codes import Purpose
 from portal.identity.passwords import hash_password, password_problem
-from portal.identity.patient_pages import code_sending
-from portal.identity.patient_pages.contacts import Contact, account_reached_at, read_contact
+from portal.identity.patient_pages.code_to_contact import CodeEntry, CodeRequest, CodeToContact
 from portal.identity.patient_pages.web import (
-    ENTER_CODE,
-    NOT_A_CONTACT,
-    WRONG_CODE,
-    client_address,
     finish_sign_in,
     notices,
     session_store,
     translated,
-    wait_minutes,
 )
 from portal.plugin_host import PluginHost
 from portal.settings import Settings
@@ -45,18 +38,26 @@ RESET_ACCOUNT = "reset_account"
 
 
 @dataclass
-class CodeRequest:
-    contact: str = ""
-
-
-@dataclass
-class CodeEntry:
-    code: str = ""
-
-
-@dataclass
 class NewPassword:
     password: str = ""
+
+
+async def _let_choose_password(request: HTMXRequest, account: dict[str, Any], now: datetime) -> Redirect:
+    # A new session key: a key planted in this browser cannot choose the password.
+    sessions.begin(request, now, **{RESET_ACCOUNT: str(account["public_id"])})
+    return Redirect("/sign-in/forgot/password", status_code=303)
+
+
+PASSWORD_RESET_CODE = CodeToContact(
+    purpose=Purpose.RESET_PASSWORD,
+    contact_key=RESET_CONTACT,
+    request_path="/sign-in/forgot",
+    entry_path="/sign-in/forgot/code",
+    request_template="identity/forgotten_password/start.html",
+    entry_template="identity/forgotten_password/code.html",
+    on_right_code=_let_choose_password,
+    voids=(RESET_ACCOUNT,),
+)
 
 
 class ForgottenPasswordController(Controller):
@@ -65,7 +66,7 @@ class ForgottenPasswordController(Controller):
 
     @get(name="forgotten-password")
     async def start_page(self) -> Template:
-        return self._start_page(CodeRequest(), {})
+        return PASSWORD_RESET_CODE.request_page(CodeRequest(), {})
 
     @post()
     async def request_code(
@@ -75,45 +76,11 @@ class ForgottenPasswordController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[CodeRequest, FORM],
     ) -> Template | Redirect:
-        """Send a code when an account verified the address; the answer is the same when none did."""
-        now = plugin_host.clock()
-        contact = read_contact(data.contact.strip())
-        if contact is None:
-            return self._start_page(data, translated(request, {"contact": NOT_A_CONTACT}), status_code=422)
-        verdict = await code_sending.may_send([contact], client_address(request), now)
-        if not verdict.allowed:
-            return self._start_page(data, {}, status_code=429, wait=wait_minutes(verdict.retry_after))
-        request.session.pop(RESET_ACCOUNT, None)
-        request.session[RESET_CONTACT] = contact.address
-        return Redirect(
-            "/sign-in/forgot/code",
-            status_code=303,
-            background=BackgroundTask(
-                code_sending.send_if_reachable,
-                notices(request, settings, plugin_host),
-                contact,
-                Purpose.RESET_PASSWORD,
-                secret_key=settings.secret_key,
-                language=I18n.current(),
-                now=now,
-            ),
-        )
-
-    def _start_page(
-        self, form: CodeRequest, errors: dict[str, str], *, status_code: int = 200, **notice: Any
-    ) -> Template:
-        return Template(
-            "identity/forgotten_password/start.html",
-            context={"form": form, "errors": errors, **notice},
-            status_code=status_code,
-        )
+        return await PASSWORD_RESET_CODE.request_code(request, plugin_host, settings, data)
 
     @get("/code", name="forgotten-password-code")
     async def code_page(self, request: HTMXRequest) -> Template | Redirect:
-        contact = _contact_in(request.session)
-        if contact is None:
-            return Redirect("/sign-in/forgot", status_code=303)
-        return self._code_page(contact, {})
+        return PASSWORD_RESET_CODE.code_entry_page(request)
 
     @post("/code")
     async def check_code(
@@ -123,28 +90,7 @@ class ForgottenPasswordController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[CodeEntry, FORM],
     ) -> Template | Redirect:
-        contact = _contact_in(request.session)
-        if contact is None:
-            return Redirect("/sign-in/forgot", status_code=303)
-        now = plugin_host.clock()
-        if not data.code.strip():
-            return self._code_page(contact, translated(request, {"code": ENTER_CODE}), status_code=422)
-        account = await account_reached_at(contact)
-        redeemed = await codes.redeem(
-            Purpose.RESET_PASSWORD, contact.address, data.code, secret_key=settings.secret_key, now=now
-        )
-        if account is None or not redeemed:
-            return self._code_page(contact, translated(request, {"code": WRONG_CODE}), status_code=422)
-        # A new session key: a key planted in this browser cannot choose the password.
-        sessions.begin(request, now, **{RESET_ACCOUNT: str(account["public_id"])})
-        return Redirect("/sign-in/forgot/password", status_code=303)
-
-    def _code_page(self, contact: Contact, errors: dict[str, str], *, status_code: int = 200) -> Template:
-        return Template(
-            "identity/forgotten_password/code.html",
-            context={"contact": contact, "errors": errors},
-            status_code=status_code,
-        )
+        return await PASSWORD_RESET_CODE.check_code(request, plugin_host, settings, data)
 
     @get("/password", name="forgotten-password-new")
     async def new_password_page(self, request: HTMXRequest) -> Template | Redirect:
@@ -181,8 +127,3 @@ class ForgottenPasswordController(Controller):
             context={"errors": errors},
             status_code=status_code,
         )
-
-
-def _contact_in(session: dict[str, Any]) -> Contact | None:
-    text = session.get(RESET_CONTACT)
-    return read_contact(text) if text else None

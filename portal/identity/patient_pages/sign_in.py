@@ -8,31 +8,27 @@ patient account verified that address).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
-from portal.i18n import N_, I18n
-from portal.identity import accounts, codes, sessions
+from portal.i18n import N_
+from portal.identity import accounts, sessions
 from portal.identity.accounts import Outcome
 from portal.identity.codes import Purpose
-from portal.identity.patient_pages import code_sending
-from portal.identity.patient_pages.contacts import Contact, account_reached_at, read_contact, read_email
+from portal.identity.patient_pages.code_to_contact import CodeEntry, CodeRequest, CodeToContact
+from portal.identity.patient_pages.contacts import read_email
 from portal.identity.patient_pages.web import (
-    ENTER_CODE,
     ENTER_EMAIL,
     HOME,
-    NOT_A_CONTACT,
-    WRONG_CODE,
     client_address,
     finish_sign_in,
-    notices,
     translated,
     wait_minutes,
 )
@@ -53,23 +49,24 @@ class PasswordSignIn:
     next: str = ""
 
 
-@dataclass
-class CodeRequest:
-    contact: str = ""
-
-
-@dataclass
-class CodeEntry:
-    code: str = ""
-
-
 def _next_path(candidate: str) -> str:
     return HOME if not candidate else same_site_path(candidate)
 
 
-def _contact_in(session: dict[str, Any]) -> Contact | None:
-    text = session.get(CODE_CONTACT)
-    return read_contact(text) if text else None
+async def _sign_in_by_code(request: HTMXRequest, account: dict[str, Any], now: datetime) -> Redirect:
+    return await finish_sign_in(request, account, "code", now)
+
+
+SIGN_IN_CODE = CodeToContact(
+    purpose=Purpose.SIGN_IN,
+    contact_key=CODE_CONTACT,
+    request_path="/sign-in/code",
+    entry_path="/sign-in/code/enter",
+    request_template="identity/sign_in/code_request.html",
+    entry_template="identity/sign_in/code_entry.html",
+    on_right_code=_sign_in_by_code,
+    records_wrong_codes=True,
+)
 
 
 class SignInController(Controller):
@@ -131,7 +128,7 @@ class SignInController(Controller):
     @get("/code", name="sign-in-code")
     async def code_request_page(self) -> Template:
         """Where a patient asks for a code by email or text message."""
-        return self._code_request_page(CodeRequest(), {})
+        return SIGN_IN_CODE.request_page(CodeRequest(), {})
 
     @post("/code")
     async def request_code(
@@ -141,44 +138,11 @@ class SignInController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[CodeRequest, FORM],
     ) -> Template | Redirect:
-        """Send a code when an account verified the address; the answer is the same when none did."""
-        now = plugin_host.clock()
-        contact = read_contact(data.contact.strip())
-        if contact is None:
-            return self._code_request_page(data, translated(request, {"contact": NOT_A_CONTACT}), status_code=422)
-        verdict = await code_sending.may_send([contact], client_address(request), now)
-        if not verdict.allowed:
-            return self._code_request_page(data, {}, status_code=429, wait=wait_minutes(verdict.retry_after))
-        request.session[CODE_CONTACT] = contact.address
-        return Redirect(
-            "/sign-in/code/enter",
-            status_code=303,
-            background=BackgroundTask(
-                code_sending.send_if_reachable,
-                notices(request, settings, plugin_host),
-                contact,
-                Purpose.SIGN_IN,
-                secret_key=settings.secret_key,
-                language=I18n.current(),
-                now=now,
-            ),
-        )
-
-    def _code_request_page(
-        self, form: CodeRequest, errors: dict[str, str], *, status_code: int = 200, **notice: Any
-    ) -> Template:
-        return Template(
-            "identity/sign_in/code_request.html",
-            context={"form": form, "errors": errors, **notice},
-            status_code=status_code,
-        )
+        return await SIGN_IN_CODE.request_code(request, plugin_host, settings, data)
 
     @get("/code/enter", name="sign-in-code-enter")
     async def code_entry_page(self, request: HTMXRequest) -> Template | Redirect:
-        contact = _contact_in(request.session)
-        if contact is None:
-            return Redirect("/sign-in/code", status_code=303)
-        return self._code_entry_page(contact, {})
+        return SIGN_IN_CODE.code_entry_page(request)
 
     @post("/code/enter")
     async def sign_in_with_code(
@@ -188,35 +152,7 @@ class SignInController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[CodeEntry, FORM],
     ) -> Template | Redirect:
-        contact = _contact_in(request.session)
-        if contact is None:
-            return Redirect("/sign-in/code", status_code=303)
-        now = plugin_host.clock()
-        if not data.code.strip():
-            return self._code_entry_page(contact, translated(request, {"code": ENTER_CODE}), status_code=422)
-        account = await account_reached_at(contact)
-        redeemed = await codes.redeem(
-            Purpose.SIGN_IN, contact.address, data.code, secret_key=settings.secret_key, now=now
-        )
-        if account is None or not redeemed:
-            if account is not None:
-                await accounts.record(
-                    account["id"],
-                    "code",
-                    Outcome.WRONG_SECRET,
-                    client_address(request),
-                    request.headers.get("user-agent", ""),
-                    now,
-                )
-            return self._code_entry_page(contact, translated(request, {"code": WRONG_CODE}), status_code=422)
-        return await finish_sign_in(request, account, "code", now)
-
-    def _code_entry_page(self, contact: Contact, errors: dict[str, str], *, status_code: int = 200) -> Template:
-        return Template(
-            "identity/sign_in/code_entry.html",
-            context={"contact": contact, "errors": errors},
-            status_code=status_code,
-        )
+        return await SIGN_IN_CODE.check_code(request, plugin_host, settings, data)
 
 
 class SignOutController(Controller):
