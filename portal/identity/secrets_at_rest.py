@@ -38,6 +38,16 @@ def decrypt(settings: Settings, token: str) -> str:
         raise SecretUnreadable from None
 
 
+def unseal(settings: Settings, sealed: object) -> str | None:
+    """What :func:`encrypt` sealed into ``sealed`` (a session value, say); None when absent or unreadable."""
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return decrypt(settings, sealed)
+    except SecretUnreadable:
+        return None
+
+
 @lru_cache(maxsize=4)
 def _fernet(secret_key: str) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())

@@ -28,7 +28,7 @@ from portal.access import patients_only
 from portal.i18n import N_, I18n
 from portal.identity import accounts, passkeys, recent_sign_in, signing_in, throttle, two_step
 from portal.identity.patient_pages.web import client_address, gettext, signed_in_account
-from portal.identity.secrets_at_rest import SecretUnreadable, decrypt, encrypt
+from portal.identity.secrets_at_rest import encrypt, unseal
 from portal.identity.sessions import Realm
 from portal.plugin_host import PluginHost
 from portal.settings import Settings
@@ -387,13 +387,7 @@ class AccountSecurityController(Controller):
 
     @staticmethod
     def _setup_secret(request: HTMXRequest, settings: Settings) -> str | None:
-        sealed = request.session.get(TWO_STEP_SETUP)
-        if not isinstance(sealed, str):
-            return None
-        try:
-            return decrypt(settings, sealed)
-        except SecretUnreadable:
-            return None
+        return unseal(settings, request.session.get(TWO_STEP_SETUP))
 
     @staticmethod
     def _setup_page(

@@ -50,24 +50,21 @@ class DatabaseSessionStore(Store):
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         now = self.clock()
-        row = (
-            await WebSession.select(WebSession.data, WebSession.created_at, WebSession.expires_at)
-            .where(WebSession.key == key)
-            .first()
-            .run()
-        )
-        if row is None:
-            return None
-        if row["expires_at"] <= now or row["created_at"] + self.absolute <= now:
-            await self.delete(key)
-            return None
-        if renew_for is not None:
-            await (
-                WebSession.update({WebSession.expires_at: now + _as_delta(renew_for)})
-                .where(WebSession.key == key)
+        live = (WebSession.key == key) & (WebSession.expires_at > now) & (WebSession.created_at > now - self.absolute)
+        if renew_for is None:
+            rows = await WebSession.select(WebSession.data).where(live).run()
+        else:
+            # Every signed-in request comes here: renewing and reading is one statement, not two.
+            rows = (
+                await WebSession.update({WebSession.expires_at: now + _as_delta(renew_for)})
+                .where(live)
+                .returning(WebSession.data)
                 .run()
             )
-        return bytes(row["data"])
+        if not rows:
+            await self.delete(key)  # expired (or never was): gone for good
+            return None
+        return bytes(rows[0]["data"])
 
     async def delete(self, key: str) -> None:
         await WebSession.delete().where(WebSession.key == key).run()

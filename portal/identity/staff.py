@@ -29,7 +29,7 @@ from portal.access import staff_with
 from portal.i18n import N_, I18n
 from portal.identity import accounts, oidc, oidc_links, recent_sign_in, sessions, signing_in, two_step
 from portal.identity.passwords import hash_password
-from portal.identity.secrets_at_rest import SecretUnreadable, decrypt, encrypt
+from portal.identity.secrets_at_rest import encrypt, unseal
 from portal.identity.sessions import Realm, viewer
 from portal.plugin_host import PluginHost
 from portal.settings import OidcProvider, Settings
@@ -349,13 +349,7 @@ class StaffSignInController(Controller):
 
     @staticmethod
     def _enrolment(request: Request[Any, Any, Any], settings: Settings) -> str | None:
-        sealed = request.session.get(ENROLMENT)
-        if not isinstance(sealed, str):
-            return None
-        try:
-            return decrypt(settings, sealed)
-        except SecretUnreadable:
-            return None
+        return unseal(settings, request.session.get(ENROLMENT))
 
     def _code_page(
         self,
