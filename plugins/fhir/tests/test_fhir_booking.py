@@ -33,8 +33,11 @@ async def test_twenty_concurrent_bookings_of_one_slot_give_one_success(
     booked = server.resources(f"Appointment?slot=Slot/{slot.id}")
     assert [appointment["id"] for appointment in booked] == [won[0].id]
     assert server.resources(f"Slot?_id={slot.id}")[0]["status"] == "busy"
-    refused_updates = [item for item in server.requests("PUT", f"Slot/{slot.id}") if item["status"] == 412]
-    assert refused_updates, "the race was decided by If-Match, so some slot updates must have been refused"
+    # How many losers got as far as a PUT depends on scheduling (most see the slot busy first); what
+    # must hold is that exactly one slot update went through and every other one was refused by If-Match.
+    updates = [item["status"] for item in server.requests("PUT", f"Slot/{slot.id}")]
+    assert sum(1 for status in updates if status < 300) == 1, updates
+    assert all(status < 300 or status == 412 for status in updates), updates
 
 
 async def test_concurrent_retries_with_one_key_make_one_appointment(
