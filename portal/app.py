@@ -19,7 +19,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from portal import database
+from portal import database, jobs
 from portal.access import signed_in
 from portal.audit.log import Auditor
 from portal.audit.middleware import audit_denials_middleware
@@ -146,7 +146,8 @@ class CarefrontPlugin(InitPlugin):
             pending = await database.pending_migrations()
             if pending:
                 raise database.UnappliedMigrations(pending)
-            yield
+            async with jobs.in_process(self.plugin_host, self.settings):
+                yield
         finally:
             await database.disconnect(engine)
 

@@ -1,4 +1,4 @@
-"""The ``carefront`` command: demo, serve, migrate, plugins, and the plugin scaffold."""
+"""The ``carefront`` command: demo, serve, worker, migrate, plugins, audit, admin and the plugin scaffold."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,7 +19,7 @@ import click
 import uvicorn
 from carefront_sdk.adapters import Port
 
-from portal import database
+from portal import database, jobs
 from portal.app import create_app
 from portal.audit import log
 from portal.identity.demo_accounts import DEMO_PASSWORD, open_demo_accounts
@@ -189,6 +190,32 @@ def plugins_command() -> None:
         click.echo(
             f"{port}: {'ok' if state and state.ok else 'failing'}{' — ' + state.detail if state and state.detail else ''}"
         )
+
+
+@main.command()
+@_fail_clearly
+def worker() -> None:
+    """Run the background jobs (outbox relay and the rest) until stopped; start as many as you like."""
+    settings = Settings.load()
+    app = create_app(settings)
+    host: PluginHost = app.state["plugin_host"]
+
+    async def run() -> None:
+        engine = await database.connect(settings)
+        try:
+            pending = await database.pending_migrations()
+            if pending:
+                raise database.UnappliedMigrations(pending)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signal_number in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signal_number, stop.set)
+            click.echo(f"Worker running every {settings.jobs.interval_seconds:g} s; Ctrl+C or SIGTERM stops it.")
+            await jobs.run_forever(host, settings, stop)
+        finally:
+            await database.disconnect(engine)
+
+    asyncio.run(run())
 
 
 @main.group()

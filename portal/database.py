@@ -11,6 +11,7 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
@@ -19,7 +20,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppConfig, Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from portal import piccolo_conf
 from portal.settings import Settings
@@ -49,6 +50,15 @@ def engine_for(url: str) -> Engine:
         return SQLiteEngine(path=str(path), timeout=30)
     parts = urlsplit(url)
     return PostgresEngine(config={"dsn": url.replace(f"{parts.scheme}://", "postgresql://", 1)})
+
+
+def transaction() -> Any:
+    """One transaction on the bound engine; on SQLite it takes the write lock at once, so two writers
+    wait for each other instead of one failing at commit."""
+    engine = piccolo_conf.DB
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
 
 
 def app_configs() -> list[AppConfig]:

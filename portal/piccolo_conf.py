@@ -11,4 +11,11 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 DB = SQLiteEngine(path=os.environ.get("CAREFRONT_PICCOLO_SQLITE", "var/carefront.sqlite3"))
 
-APP_REGISTRY = AppRegistry(apps=["portal.identity.piccolo_app", "portal.audit.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "portal.identity.piccolo_app",
+        "portal.audit.piccolo_app",
+        "portal.snapshots.piccolo_app",
+        "portal.outbox.piccolo_app",
+    ]
+)

@@ -43,6 +43,8 @@ class Hospital:
     """An image file shown beside the name; served from ``/branding/``."""
     languages: tuple[str, ...] = SUPPORTED_LANGUAGES
     default_language: str = "en"
+    alerts_email: str | None = None
+    """Where the portal tells staff about work it gave up on (an outbox message parked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,16 @@ class SessionPolicy:
 MFA_METHODS = ("amr", "totp")
 DEFAULT_MFA_AMR = ("mfa", "otp", "hwk")
 """RFC 8176 methods that prove a second factor: any multi-factor, a one-time code, a hardware key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Jobs:
+    """Background work: the outbox relay and the other periodic jobs of ``portal.jobs``."""
+
+    in_process: bool = True
+    """Run them inside the web process (one process on SQLite); false when ``carefront worker`` runs them."""
+    interval_seconds: float = 5.0
+    outbox_max_attempts: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,7 @@ class Settings:
     adapter_timeout_seconds: float = 10.0
     session: SessionPolicy = field(default_factory=SessionPolicy)
     identity: Identity = field(default_factory=Identity)
+    jobs: Jobs = field(default_factory=Jobs)
     config_path: Path | None = None
 
     @property
@@ -171,6 +184,7 @@ class Settings:
             plugins_block=tuple(_strings("plugins.block", block)),
             adapter_timeout_seconds=float(timeout),
             identity=_identity(_section(document, "identity"), env),
+            jobs=_jobs(_section(document, "jobs"), env),
             config_path=config_path,
         )
 
@@ -258,14 +272,37 @@ def _hospital(doc: Mapping[str, Any], base: Path) -> Hospital:
         logo = logo if logo.is_absolute() else base / logo
         if logo.suffix.lower() not in {".svg", ".png", ".webp"} or not logo.is_file():
             raise SettingsError("hospital.logo", f"an existing .svg, .png or .webp file, got {logo}")
+    alerts_email = doc.get("alerts_email")
+    if alerts_email is not None and (not isinstance(alerts_email, str) or "@" not in alerts_email):
+        raise SettingsError("hospital.alerts_email", f"an email address, got {alerts_email!r}")
     return Hospital(
         name=doc.get("name", default.name),
+        alerts_email=alerts_email,
         billing_phone=doc.get("billing_phone", default.billing_phone),
         time_zone=time_zone,
         logo=logo,
         languages=languages,
         default_language=default_language,
     )
+
+
+def _jobs(doc: Mapping[str, Any], env: Mapping[str, str]) -> Jobs:
+    default = Jobs()
+    unknown = sorted(set(doc) - {"in_process", "interval_seconds", "outbox_max_attempts"})
+    if unknown:
+        raise SettingsError(f"jobs.{unknown[0]}", "one of in_process, interval_seconds, outbox_max_attempts")
+    in_process = doc.get("in_process", default.in_process)
+    if "CAREFRONT_JOBS_IN_PROCESS" in env:
+        in_process = env["CAREFRONT_JOBS_IN_PROCESS"].strip().lower() in {"1", "true", "yes"}
+    if not isinstance(in_process, bool):
+        raise SettingsError("jobs.in_process", f"true or false, got {in_process!r}")
+    interval = doc.get("interval_seconds", default.interval_seconds)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise SettingsError("jobs.interval_seconds", f"a positive number of seconds, got {interval!r}")
+    attempts = doc.get("outbox_max_attempts", default.outbox_max_attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise SettingsError("jobs.outbox_max_attempts", f"a whole number of at least 1, got {attempts!r}")
+    return Jobs(in_process=in_process, interval_seconds=float(interval), outbox_max_attempts=attempts)
 
 
 def _ports(doc: Mapping[str, Any]) -> dict[Port, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from portal.audit.access import who
 from portal.audit.log import Auditor, Entry
 from portal.identity.sessions import Viewer
 from portal.web.errors import DENIED
@@ -30,15 +31,10 @@ def audit_denials_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def denial(scope: Scope, code: int) -> Entry:
-    viewer = Viewer.from_session(scope.get("session") or {})  # type: ignore[arg-type]
     route = scope.get("path_template") or "unmatched"  # the template, so ids stay out of the detail
     client = scope.get("client")
     return Entry(
-        actor=f"account:{viewer.account_id}"
-        if viewer and viewer.account_id
-        else (viewer.realm if viewer else "anonymous"),
-        actor_role=(viewer.role or viewer.realm) if viewer else "anonymous",
-        acting_as=viewer.acting_for if viewer else None,
+        **who(Viewer.from_session(scope.get("session") or {})),  # type: ignore[arg-type]
         action="request.denied",
         subject=None,
         outcome="denied",

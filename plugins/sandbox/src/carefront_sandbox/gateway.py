@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from carefront_sdk import codec
 from carefront_sdk.adapters import AdapterContext
 from carefront_sdk.errors import NotFound, Refused, WebhookRejected
 from carefront_sdk.models import (
@@ -40,7 +41,6 @@ from carefront_sdk.models import (
     WebhookEvent,
 )
 
-from carefront_sandbox import codec
 from carefront_sandbox.base import SandboxAdapter
 
 __all__ = [

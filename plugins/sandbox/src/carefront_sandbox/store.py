@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from carefront_sdk import codec
 from carefront_sdk.errors import Refused
 
-from carefront_sandbox import codec
 from carefront_sandbox.generator import install_database
 from carefront_sandbox.schema import SCHEMA_VERSION
 

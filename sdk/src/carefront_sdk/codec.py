@@ -1,4 +1,5 @@
-"""JSON for the SDK's frozen models, so idempotency records and webhook bodies can store them.
+"""JSON for the SDK's frozen models, so plugins (idempotency records, webhook bodies) and the portal
+(EHR snapshots) can store them.
 
 Decoding is driven by the dataclass's type hints: the stored text carries no type tags and the
 reader always knows what it asked for.

@@ -1,0 +1,1 @@
+"""Statements: what the patient owes and why, read from the EHR through snapshots."""
