@@ -156,7 +156,9 @@ def database_url(
 @pytest.fixture(scope="session")
 async def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the migrated test database, a temporary data folder and https://testserver."""
-    loaded = Settings.load(environ_for(database_url, tmp_path_factory.mktemp("data")))
+    environ = environ_for(database_url, tmp_path_factory.mktemp("data"))
+    # In-process tests run the jobs themselves (portal.jobs.run_once), at the moment the test chooses.
+    loaded = Settings.load({**environ, "CAREFRONT_JOBS_IN_PROCESS": "false"})
     await migrate(loaded)
     return loaded
 
