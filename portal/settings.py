@@ -71,6 +71,13 @@ class Jobs:
 
 
 @dataclass(frozen=True, slots=True)
+class Payments:
+    """Paying bills: how long a pay link a representative sends stays valid."""
+
+    pay_link_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
 class OidcProvider:
     """An OpenID Connect provider people sign in with: ``[identity.staff_oidc]`` or ``[identity.patient_oidc]``."""
 
@@ -116,6 +123,7 @@ class Settings:
     session: SessionPolicy = field(default_factory=SessionPolicy)
     identity: Identity = field(default_factory=Identity)
     jobs: Jobs = field(default_factory=Jobs)
+    payments: Payments = field(default_factory=Payments)
     config_path: Path | None = None
 
     @property
@@ -185,6 +193,7 @@ class Settings:
             adapter_timeout_seconds=float(timeout),
             identity=_identity(_section(document, "identity"), env),
             jobs=_jobs(_section(document, "jobs"), env),
+            payments=_payments(_section(document, "payments")),
             config_path=config_path,
         )
 
@@ -303,6 +312,16 @@ def _jobs(doc: Mapping[str, Any], env: Mapping[str, str]) -> Jobs:
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise SettingsError("jobs.outbox_max_attempts", f"a whole number of at least 1, got {attempts!r}")
     return Jobs(in_process=in_process, interval_seconds=float(interval), outbox_max_attempts=attempts)
+
+
+def _payments(doc: Mapping[str, Any]) -> Payments:
+    unknown = sorted(set(doc) - {"pay_link_days"})
+    if unknown:
+        raise SettingsError(f"payments.{unknown[0]}", "pay_link_days")
+    days = doc.get("pay_link_days", Payments.pay_link_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+        raise SettingsError("payments.pay_link_days", f"a whole number of days from 1 to 90, got {days!r}")
+    return Payments(pay_link_days=days)
 
 
 def _ports(doc: Mapping[str, Any]) -> dict[Port, str]:

@@ -6,7 +6,8 @@ neither. :func:`relay` then hands each due message to the domain's delivery func
 the acknowledgement in the domain's own tables. A delivery that raises ``Unavailable`` (or anything
 unexpected) is retried with exponential back-off and jitter; one that raises ``Refused``, or fails
 ``max_attempts`` times, is parked and staff are told. Any number of relays may run at once: each
-message is leased with a conditional update before it is worked on.
+message is leased with a conditional update before it is worked on. A relay takes only the kinds it
+can deliver, so during a rolling upgrade an older worker leaves a newer kind to the newer ones.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ async def relay(
         await OutboxMessage.select(OutboxMessage.id)
         .where(
             (OutboxMessage.state == "pending")
+            & OutboxMessage.kind.is_in(list(deliveries) or [""])
             & (OutboxMessage.due_at <= now)
             & (OutboxMessage.leased_until.is_null() | (OutboxMessage.leased_until < now))
         )
@@ -140,11 +142,8 @@ async def _deliver(
     max_attempts: int,
 ) -> str:
     attempts = message["attempts"] + 1
-    deliver = deliveries.get(message["kind"])
     try:
-        if deliver is None:
-            raise Refused("no_delivery", f"no delivery is registered for {message['kind']}")
-        await deliver(host, json.loads(message["payload"]), message["idempotency_key"])
+        await deliveries[message["kind"]](host, json.loads(message["payload"]), message["idempotency_key"])
     except Refused as refusal:
         return await _park(message, attempts, f"refused: {refusal.code}", on_parked)
     except Exception as error:  # any failure is retried; the error is kept for staff

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -81,3 +85,29 @@ def test_audit_verify_reports_an_intact_log(environ):
     result = run(environ, "audit", "verify")
     assert result.exit_code == 0, result.output
     assert "The audit log is intact: 0 row(s) checked." in result.output
+
+
+def test_worker_refuses_an_unmigrated_database(environ):
+    result = run(environ, "worker")
+    assert result.exit_code != 0
+    assert "unapplied migrations" in result.output
+    assert "carefront migrate" in result.output
+
+
+def test_worker_runs_until_told_to_stop(environ):
+    assert run(environ, "migrate").exit_code == 0
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from portal.cli import main; main()", "worker"],
+        env={**os.environ, **environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        lines = iter(worker.stdout.readline, "")
+        assert any("Worker running" in line for line in lines)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()

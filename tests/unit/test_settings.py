@@ -61,6 +61,11 @@ def test_a_reference_to_a_missing_variable_names_it():
         ({"server": {"adapter_timeout_seconds": -1}}, {}, "adapter_timeout_seconds", "positive number"),
         ({"plugins": {"allow": "sandbox"}}, {}, "plugins.allow", "list of plugin names"),
         ({"hospital": "Riverside"}, {}, "[hospital]", "table of settings"),
+        ({"hospital": {"alerts_email": "billing office"}}, {}, "hospital.alerts_email", "an email address"),
+        ({"jobs": {"in_process": "yes"}}, {}, "jobs.in_process", "true or false"),
+        ({"jobs": {"interval_seconds": 0}}, {}, "jobs.interval_seconds", "positive number"),
+        ({"jobs": {"outbox_max_attempts": 0}}, {}, "jobs.outbox_max_attempts", "at least 1"),
+        ({"jobs": {"workers": 2}}, {}, "jobs.workers", "one of in_process"),
     ],
 )
 def test_a_bad_setting_is_named_with_what_was_expected(document, env, setting, expected):
@@ -97,3 +102,11 @@ def test_a_broken_toml_file_is_named(tmp_path):
     config.write_text("[hospital\nname=")
     with pytest.raises(SettingsError, match="valid TOML"):
         Settings.load({"CAREFRONT_CONFIG": str(config), "CAREFRONT_SECRET_KEY": SECRET})
+
+
+def test_jobs_run_in_process_unless_workers_run_them():
+    assert load({}).jobs.in_process
+    by_file = load({"jobs": {"in_process": False, "interval_seconds": 2, "outbox_max_attempts": 5}})
+    assert (by_file.jobs.in_process, by_file.jobs.interval_seconds, by_file.jobs.outbox_max_attempts) == (False, 2.0, 5)
+    assert not load({}, CAREFRONT_JOBS_IN_PROCESS="false").jobs.in_process
+    assert load({"jobs": {"in_process": False}}, CAREFRONT_JOBS_IN_PROCESS="1").jobs.in_process
