@@ -149,6 +149,7 @@ class CarefrontPlugin(InitPlugin):
             async with jobs.in_process(self.plugin_host, self.settings):
                 yield
         finally:
+            await self.plugin_host.aclose()
             await database.disconnect(engine)
 
 

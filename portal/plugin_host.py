@@ -13,7 +13,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -253,6 +253,22 @@ class PluginHost:
         except ConfigError as error:
             raise PluginError(f"{error} (in [adapters.{name}])") from None
 
+    async def aclose(self) -> None:
+        """Let each adapter close its connections and files (its optional ``aclose()``), once, at shutdown."""
+        closed: set[int] = set()
+        for guarded in self.adapters.values():
+            adapter = guarded._adapter
+            close = getattr(adapter, "aclose", None)
+            if close is None or id(adapter) in closed:
+                continue
+            closed.add(id(adapter))
+            try:
+                await close()
+            except Exception:  # one adapter failing to close must not keep the others open
+                log.exception(
+                    "plugin=%s adapter=%s: aclose failed", guarded.registration.plugin, guarded.registration.name
+                )
+
     @property
     def ehr(self) -> EHR:
         return cast(EHR, self.adapters[Port.EHR])
@@ -306,6 +322,31 @@ class PluginHost:
 
     def static_dirs(self) -> list[tuple[str, Path]]:
         return [(name, Path(folder)) for name, folder in self._collect("carefront_static_dirs", strict=True)]
+
+    def code_descriptions(self, wanted: Mapping[str, Iterable[str]], language: str) -> dict[tuple[str, str], str]:
+        """Plugins' descriptions of the codes ``wanted`` (code system to codes), by ``(system, code)``.
+
+        One hook call per code system. For each code the first answer in pluggy's call order wins
+        (``tryfirst`` implementations, then the most recently registered); a failing plugin is
+        logged and skipped, and an answer that is not text, or names a code not asked for, is ignored.
+        """
+        found: dict[tuple[str, str], str] = {}
+        # pluggy calls implementations in the reverse of get_hookimpls()'s order.
+        impls = list(reversed(self.pm.hook.carefront_code_descriptions.get_hookimpls()))
+        for system, codes in wanted.items():
+            asked = sorted(set(codes))
+            if not asked:
+                continue
+            for impl in impls:
+                try:
+                    answer = dict(_call(impl, code_system=system, codes=asked, language=language) or {})
+                except Exception:
+                    log.exception("plugin=%s hook=carefront_code_descriptions failed; skipped", impl.plugin_name)
+                    continue
+                for code, text in answer.items():
+                    if code in asked and isinstance(text, str) and text.strip():
+                        found.setdefault((system, code), text.strip())
+        return found
 
     def _collect(self, hook_name: str, *, strict: bool = False, **kwargs: Any) -> list[Any]:
         """Merge what every implementation returns; a failing plugin is logged and skipped.

@@ -281,3 +281,34 @@ def test_installed_plugins_are_listed_with_version_and_hooks(tmp_path):
     assert sandbox.distribution == "carefront-sandbox"
     assert sandbox.version
     assert "carefront_register_ehr" in sandbox.hooks
+
+
+class Closing:
+    """An adapter that holds a connection: it counts its closes, and the first may fail."""
+
+    fails = False
+    closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+        if self.fails:
+            raise OSError("socket already gone")
+
+
+class ClosingEHR(Closing, FakeEHR):
+    fails = True
+
+
+class ClosingNotifier(Closing, FakeNotifier):
+    pass
+
+
+async def test_adapters_are_closed_once_at_shutdown_even_if_one_fails(tmp_path, caplog):
+    failing, closing = ClosingEHR(), ClosingNotifier()
+    built = {Port.EHR: failing, Port.NOTIFIER: closing}
+    offers = Offers("alpha", build=lambda port, context: built.get(port) or FAKES[port]())
+    host = PluginHost.load(settings(tmp_path), plugins=[("alpha", offers)])
+    with caplog.at_level(logging.ERROR, logger="carefront.plugins"):
+        await host.aclose()
+    assert (failing.closed, closing.closed) == (1, 1)
+    assert "plugin=alpha adapter=alpha: aclose failed" in caplog.text

@@ -131,7 +131,7 @@ class StripeGateway:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def aclose(self) -> None:
-        """Close the HTTP connections and the ledger (the portal has no shutdown hook yet; tests call this)."""
+        """Close the HTTP connections and the ledger; the portal calls it once when it stops."""
         await self._http.close_async()  # type: ignore[no-untyped-call]  # stripe leaves it unannotated
         self._ledger.close()
 
