@@ -16,7 +16,11 @@ from carefront_sdk.adapters import EHR, AdapterContext, AdapterRegistry, Port
 from carefront_sdk.config import ConfigField
 from carefront_sdk.errors import ConfigError
 from carefront_sdk.models import (
+    Checkout,
+    CheckoutKind,
+    CheckoutRequest,
     Delivery,
+    GatewayPage,
     Message,
     Money,
     Patient,
@@ -31,6 +35,7 @@ from carefront_sdk.testing import (
     FakeGateway,
     FakeNotifier,
     GatewayContract,
+    GatewaySample,
     NotifierContract,
     adapter_from_plugin,
     check_hookimpls,
@@ -256,3 +261,90 @@ def test_adapter_context_fixture(adapter_context: AdapterContext, carefront_cloc
 def test_a_clock_refuses_a_naive_time() -> None:
     with pytest.raises(ValueError, match="aware"):
         FakeClock(datetime(2025, 1, 1))
+
+
+# --- A gateway's declared page ---------------------------------------------------------------------
+
+
+class ElementGateway(FakeGateway):
+    """Checkouts on the gateway's own element, as Stripe's Payment Element."""
+
+    async def start_checkout(self, request: CheckoutRequest, idempotency_key: str) -> Checkout:
+        hosted = await super().start_checkout(request, idempotency_key)
+        return Checkout(hosted.reference, CheckoutKind.ELEMENT, client_secret=f"{hosted.reference}_secret")
+
+
+def _gateway_plugin(page: GatewayPage | None, static: Path | None = None) -> types.ModuleType:
+    @hookimpl
+    def carefront_register_gateway(registry: AdapterRegistry) -> None:
+        registry.add("acmepay", lambda context: ElementGateway.seeded(), page=page)
+
+    @hookimpl
+    def carefront_static_dirs() -> list[tuple[str, Path]]:
+        return [("acmepay", static)] if static else []
+
+    return _plugin(carefront_register_gateway=carefront_register_gateway, carefront_static_dirs=carefront_static_dirs)
+
+
+def _sample(gateway: FakeGateway, plugin: types.ModuleType | None) -> GatewaySample:
+    return dataclasses.replace(gateway.sample, plugin=plugin, adapter_name="acmepay" if plugin else None)
+
+
+@pytest.fixture
+def acmepay_static(tmp_path: Path) -> Path:
+    (tmp_path / "mount.js").write_text("// mounts the element\n")
+    return tmp_path
+
+
+ACMEPAY_CSP = {"script-src": ("https://js.acmepay.example",)}
+
+
+async def test_an_element_gateway_with_its_page_declared_and_served_passes(acmepay_static: Path) -> None:
+    page = GatewayPage(csp=ACMEPAY_CSP, scripts=("https://js.acmepay.example/v2/", "plugins/acmepay/mount.js"))
+    gateway = ElementGateway.seeded()
+    sample = _sample(gateway, _gateway_plugin(page, acmepay_static))
+    await GatewayContract().test_an_element_checkout_declares_a_page_that_mounts_it(gateway, sample)
+    await GatewayContract().test_the_declared_page_loads_only_what_it_allows_and_serves(sample)
+
+
+async def test_an_element_gateway_without_a_page_fails() -> None:
+    gateway = ElementGateway.seeded()
+    for sample in (_sample(gateway, None), _sample(gateway, _gateway_plugin(None))):
+        with pytest.raises(AssertionError, match="an element checkout needs a GatewayPage"):
+            await GatewayContract().test_an_element_checkout_declares_a_page_that_mounts_it(gateway, sample)
+
+
+async def test_an_element_gateway_whose_page_loads_no_script_fails() -> None:
+    gateway = ElementGateway.seeded()
+    sample = _sample(gateway, _gateway_plugin(GatewayPage(csp=ACMEPAY_CSP)))
+    with pytest.raises(AssertionError, match="must list the scripts"):
+        await GatewayContract().test_an_element_checkout_declares_a_page_that_mounts_it(gateway, sample)
+
+
+async def test_a_hosted_checkout_needs_no_page() -> None:
+    gateway = FakeGateway.seeded()
+    await GatewayContract().test_an_element_checkout_declares_a_page_that_mounts_it(gateway, gateway.sample)
+
+
+async def test_a_page_loading_a_script_from_an_origin_it_does_not_allow_fails(acmepay_static: Path) -> None:
+    page = GatewayPage(csp=ACMEPAY_CSP, scripts=("https://cdn.elsewhere.example/acmepay.js",))
+    sample = _sample(ElementGateway.seeded(), _gateway_plugin(page, acmepay_static))
+    with pytest.raises(AssertionError, match=r"https://cdn\.elsewhere\.example is not in the page's script-src"):
+        await GatewayContract().test_the_declared_page_loads_only_what_it_allows_and_serves(sample)
+
+
+@pytest.mark.parametrize(
+    ("script", "served", "message"),
+    [
+        ("plugins/acmepay/mount.js", False, "serves no static folder 'acmepay'"),
+        ("plugins/other/mount.js", True, "serves no static folder 'other'"),
+        ("plugins/acmepay/missing.js", True, "no file 'missing.js'"),
+    ],
+)
+async def test_a_page_script_the_plugin_does_not_serve_fails(
+    acmepay_static: Path, script: str, served: bool, message: str
+) -> None:
+    page = GatewayPage(csp=ACMEPAY_CSP, scripts=(script,))
+    sample = _sample(ElementGateway.seeded(), _gateway_plugin(page, acmepay_static if served else None))
+    with pytest.raises(AssertionError, match=message):
+        await GatewayContract().test_the_declared_page_loads_only_what_it_allows_and_serves(sample)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from carefront_sdk.models import CheckoutRequest, Money
 from carefront_sdk.testing import FakeClock, GatewayContract, GatewaySample
+from carefront_stripe import hooks
 from carefront_stripe.gateway import StripeGateway
 
 
@@ -41,4 +42,6 @@ class TestStripeGateway(GatewayContract):
             declining_method=declining,
             webhook_body=stripe_event("payment_intent.succeeded", intent, carefront_clock()),
             sign=lambda body: {"Stripe-Signature": sign(body)},
+            plugin=hooks,
+            adapter_name="stripe",
         )

@@ -57,6 +57,21 @@ def test_the_gateway_is_offered_with_its_secrets_marked() -> None:
     assert fields["webhook_tolerance_seconds"].default == 300
 
 
+def test_the_gateway_declares_the_element_page_with_exactly_stripes_origins() -> None:
+    registry = AdapterRegistry(port=Port.GATEWAY, plugin="stripe")
+    hooks.carefront_register_gateway(registry=registry)
+    (registration,) = registry.registrations
+    assert registration.page is not None
+    assert dict(registration.page.csp) == dict(CSP_SOURCES)
+    # Stripe.js from Stripe itself (Stripe requires it), then the script that mounts the element.
+    assert registration.page.scripts == ("https://js.stripe.com/v3/", "plugins/stripe/element.js")
+    ((name, folder),) = hooks.carefront_static_dirs()
+    assert name == "stripe"
+    script = (folder / "element.js").read_text(encoding="utf-8")
+    for needed in ("confirmPayment", "confirmSetup", "gateway-element", "gateway-error"):
+        assert needed in script
+
+
 @pytest.mark.parametrize(
     ("change", "setting"),
     [
