@@ -7,13 +7,21 @@ missing one (PROMISES.md 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from carefront_sdk.errors import NotFound
 from carefront_sdk.models import Statement, StatementSummary
 
 from portal.plugin_host import PluginHost
 from portal.snapshots.service import Read, forget, read_through
+
+T = TypeVar("T")
+
+PAGE_SIZE = 10
+"""Statements on one page of the list."""
 
 
 def _list_key(patient_id: str) -> str:
@@ -49,3 +57,21 @@ async def statement_of(host: PluginHost, patient_id: str, statement_id: str, *, 
 async def forget_statements(patient_id: str, *statement_ids: str) -> None:
     """After a payment is posted the EHR's balances change: read them afresh next time."""
     await forget(_list_key(patient_id), *(_statement_key(statement_id) for statement_id in statement_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: its items, its number (from 1) and how many pages there are."""
+
+    items: tuple[T, ...]
+    number: int
+    count: int
+
+
+def page_of(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Page[T]:
+    """Page ``number`` of ``items``; ``NotFound`` past the last page (an empty list has one, empty, page)."""
+    count = max(1, -(-len(items) // size))
+    if not 1 <= number <= count:
+        raise NotFound("page", str(number))
+    start = (number - 1) * size
+    return Page(tuple(items[start : start + size]), number, count)
