@@ -14,9 +14,21 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from portal.identity.sessions import Realm, viewer
+from portal.i18n import N_
+from portal.identity.sessions import IMPERSONATOR, Realm, viewer
+from portal.web.errors import ErrorText, Explained
+
+ACTING_REFUSAL = ErrorText(
+    N_("Not while acting as the patient"),
+    N_(
+        "Only the patient, signed in as themselves, can change sign-in details, contact details, "
+        "two-step verification, passkeys or payment methods, or enter a card. Send them a pay link instead."
+    ),
+)
 
 STAFF_ROLES = frozenset({"representative", "supervisor", "administrator"})
+ACTING_ROLES = frozenset({"representative", "supervisor"})
+"""Who may act as a patient (PROMISES.md 7)."""
 
 
 def is_public(handler: BaseRouteHandler) -> bool:
@@ -32,13 +44,24 @@ def signed_in(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
 
 
 def patients_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Patient pages: a patient session, or a guest session where the handler allows guests."""
+    """Patient pages: a patient session, a representative acting as a patient, or a guest session where
+    the handler allows guests."""
     current = viewer(connection)
     if current is None:
         raise NotAuthorizedException("Please sign in to continue.")
     if current.realm is Realm.PATIENT or (current.realm is Realm.GUEST and handler.opt.get("guest")):
         return
+    if current.realm is Realm.STAFF and current.impersonating and current.role in ACTING_ROLES:
+        return
     raise PermissionDeniedException("This page is for patients.")
+
+
+def not_impersonating(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Credentials, contact details, MFA, passkeys and payment methods change only by the patient
+    signed in as themselves: refused while a representative acts as the patient (PROMISES.md 7)."""
+    current = viewer(connection)
+    if current is not None and (current.impersonating or connection.session.get(IMPERSONATOR)):
+        raise Explained(403, ACTING_REFUSAL)
 
 
 def staff_with(*roles: str) -> Callable[[ASGIConnection, BaseRouteHandler], None]:

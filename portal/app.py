@@ -11,6 +11,7 @@ from types import ModuleType
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.plugins import InitPlugin
@@ -23,11 +24,21 @@ from portal import database, jobs
 from portal.access import signed_in
 from portal.audit.log import Auditor
 from portal.audit.middleware import audit_denials_middleware
+from portal.billing.pages import ROUTES as BILLING_ROUTES
+from portal.console.acting_middleware import acting_middleware
+from portal.console.routes import ROUTES as CONSOLE_ROUTES
+from portal.coverage.payers import directory_for
+from portal.coverage.routes import ROUTES as COVERAGE_ROUTES
+from portal.home.page import ROUTES as HOME_ROUTES
 from portal.i18n import I18n
 from portal.identity.routes import ROUTES as IDENTITY_ROUTES
 from portal.identity.session_store import DatabaseSessionStore, SessionConfig
 from portal.operations.controllers import PluginsController, ProbeController
+from portal.payments.pages import ROUTES as PAYMENT_ROUTES
+from portal.plans.routes import ROUTES as PLAN_ROUTES
 from portal.plugin_host import PluginHost
+from portal.questions.pages import ROUTES as QUESTION_ROUTES
+from portal.scheduling.pages import ROUTES as SCHEDULING_ROUTES
 from portal.security import security_headers_middleware
 from portal.settings import Settings
 from portal.web.controllers import FrontPageController, LanguageController
@@ -64,6 +75,14 @@ class CarefrontPlugin(InitPlugin):
                 PluginsController,
                 FrontPageController,
                 *IDENTITY_ROUTES,
+                *HOME_ROUTES,
+                *BILLING_ROUTES,
+                *COVERAGE_ROUTES,
+                *PAYMENT_ROUTES,
+                *PLAN_ROUTES,
+                *SCHEDULING_ROUTES,
+                *QUESTION_ROUTES,
+                *CONSOLE_ROUTES,
                 LanguageController,
                 create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True}),
                 *(
@@ -109,6 +128,8 @@ class CarefrontPlugin(InitPlugin):
                 exclude=COOKIELESS_PATHS,
             ).middleware
         )
+        # Inside the session middleware: it ends acting past its time and banners htmx partials.
+        app_config.middleware.append(acting_middleware)
         app_config.csrf_config = CSRFConfig(
             secret=settings.secret_key,
             cookie_name=CSRF_COOKIE,
@@ -117,8 +138,13 @@ class CarefrontPlugin(InitPlugin):
             cookie_samesite="lax",
             exclude=COOKIELESS_PATHS,
         )
+        # Brotli, else gzip (PROMISES.md budgets: 30 KiB a first load). No BREACH oracle: the cookies
+        # are SameSite=Lax, so another site's requests come without the session and its secrets.
+        app_config.compression_config = CompressionConfig(backend="brotli", brotli_gzip_fallback=True)
         app_config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(self._environment()))
         app_config.lifespan.append(self._database_lifespan)
+        # A wrong payers.toml stops start-up with what is wrong, as a wrong setting does.
+        app_config.on_startup.append(lambda: directory_for(settings))
         auditor = Auditor(host.emit, host.clock)
         app_config.dependencies["auditor"] = Provide(lambda: auditor, use_cache=True, sync_to_thread=False)
         app_config.state.update({"settings": settings, "plugin_host": host, "i18n": self.i18n, "auditor": auditor})

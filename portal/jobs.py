@@ -15,13 +15,27 @@ from datetime import datetime
 
 from carefront_sdk.models import Channel, Message
 
+from portal.coverage.changes import DELIVERIES as COVERAGE_DELIVERIES
 from portal.outbox.relay import Delivery, relay
+from portal.payments.outbox import DELIVERIES as PAYMENT_DELIVERIES
+from portal.payments.reconciliation import settle_unfinished
+from portal.plans.notices import DELIVERIES as PLAN_DELIVERIES
+from portal.plans.runner import run_installments
 from portal.plugin_host import PluginHost
+from portal.questions.notices import DELIVERIES as QUESTION_DELIVERIES
+from portal.scheduling.booking import DELIVERIES as SCHEDULING_DELIVERIES
+from portal.scheduling.reminders import send_reminders
 from portal.settings import Settings
 
 log = logging.getLogger("carefront.jobs")
 
-DELIVERIES: Mapping[str, Delivery] = {}
+DELIVERIES: Mapping[str, Delivery] = {
+    **COVERAGE_DELIVERIES,
+    **QUESTION_DELIVERIES,
+    **SCHEDULING_DELIVERIES,
+    **PAYMENT_DELIVERIES,
+    **PLAN_DELIVERIES,
+}
 """Every outbox message kind and how to deliver it: each domain's ``DELIVERIES``, merged here."""
 
 Job = Callable[[PluginHost, Settings, datetime], Awaitable[object]]
@@ -46,7 +60,7 @@ async def relay_outbox(host: PluginHost, settings: Settings, now: datetime) -> o
     return await relay(host, DELIVERIES, now=now, on_parked=tell_staff, max_attempts=settings.jobs.outbox_max_attempts)
 
 
-JOBS: list[Job] = [relay_outbox]
+JOBS: list[Job] = [run_installments, settle_unfinished, relay_outbox, send_reminders]
 """What every pass runs, in order."""
 
 

@@ -17,5 +17,10 @@ APP_REGISTRY = AppRegistry(
         "portal.audit.piccolo_app",
         "portal.snapshots.piccolo_app",
         "portal.outbox.piccolo_app",
+        "portal.questions.piccolo_app",
+        "portal.scheduling.piccolo_app",
+        "portal.coverage.piccolo_app",
+        "portal.payments.piccolo_app",
+        "portal.plans.piccolo_app",
     ]
 )

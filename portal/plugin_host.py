@@ -35,7 +35,7 @@ from carefront_sdk.adapters import (
 )
 from carefront_sdk.config import ConfigField, resolve_config
 from carefront_sdk.errors import ConfigError, RedirectRequired, Refused, Unavailable, WebhookRejected
-from carefront_sdk.models import DashboardCard, DemoPersona, Health, NavItem
+from carefront_sdk.models import DashboardCard, DemoPersona, GatewayPage, Health, NavItem
 
 from portal.settings import Settings
 
@@ -280,6 +280,10 @@ class PluginHost:
     @property
     def gateway(self) -> PaymentGateway:
         return cast(PaymentGateway, self.adapters[Port.GATEWAY])
+
+    def gateway_page(self) -> GatewayPage:
+        """What the chosen gateway's payment page must allow and load (nothing, for most)."""
+        return self.adapters[Port.GATEWAY].registration.page or GatewayPage()
 
     @property
     def notifier(self) -> Notifier:

@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +78,32 @@ class Payments:
     pay_link_days: int = 7
 
 
+MAX_ACTING_MINUTES = 30
+"""PROMISES.md 7: acting as a patient ends after at most 30 minutes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """The representatives' console: ``[console]``."""
+
+    acting_minutes: int = MAX_ACTING_MINUTES
+    """How long a representative may act as a patient before it ends by itself (1 to 30)."""
+    question_reply_hours: int = 48
+    """The service level for billing questions: a reply is due this many hours after one is asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduling:
+    """``[scheduling]``: the hospital's rules for appointments changed online, and when reminders go out."""
+
+    cancel_cutoff_hours: int = 24
+    """Within this many hours of the visit, cancelling or moving it online is refused: the patient calls."""
+    reminder_hours: tuple[int, ...] = (24, 2)
+    """Hours before a visit booked through the portal at which a reminder is sent."""
+    phone: str | None = None
+    """Whom patients call about appointments; unset: the phone of the appointment's location."""
+
+
 @dataclass(frozen=True, slots=True)
 class OidcProvider:
     """An OpenID Connect provider people sign in with: ``[identity.staff_oidc]`` or ``[identity.patient_oidc]``."""
@@ -123,7 +150,10 @@ class Settings:
     session: SessionPolicy = field(default_factory=SessionPolicy)
     identity: Identity = field(default_factory=Identity)
     jobs: Jobs = field(default_factory=Jobs)
+    scheduling: Scheduling = field(default_factory=Scheduling)
     payments: Payments = field(default_factory=Payments)
+    console: Console = field(default_factory=Console)
+    plans: Plans = field(default_factory=lambda: Plans())
     config_path: Path | None = None
 
     @property
@@ -193,7 +223,10 @@ class Settings:
             adapter_timeout_seconds=float(timeout),
             identity=_identity(_section(document, "identity"), env),
             jobs=_jobs(_section(document, "jobs"), env),
+            scheduling=_scheduling(_section(document, "scheduling")),
             payments=_payments(_section(document, "payments")),
+            console=_console(_section(document, "console")),
+            plans=_plans(_section(document, "plans")),
             config_path=config_path,
         )
 
@@ -318,10 +351,24 @@ def _payments(doc: Mapping[str, Any]) -> Payments:
     unknown = sorted(set(doc) - {"pay_link_days"})
     if unknown:
         raise SettingsError(f"payments.{unknown[0]}", "pay_link_days")
-    days = doc.get("pay_link_days", Payments.pay_link_days)
+    days = doc.get("pay_link_days", Payments().pay_link_days)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
         raise SettingsError("payments.pay_link_days", f"a whole number of days from 1 to 90, got {days!r}")
     return Payments(pay_link_days=days)
+
+
+def _console(doc: Mapping[str, Any]) -> Console:
+    unknown = sorted(set(doc) - {"acting_minutes", "question_reply_hours"})
+    if unknown:
+        raise SettingsError(f"console.{unknown[0]}", "one of acting_minutes, question_reply_hours")
+    default = Console()
+    minutes = doc.get("acting_minutes", default.acting_minutes)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_ACTING_MINUTES:
+        raise SettingsError("console.acting_minutes", f"a whole number of minutes from 1 to 30, got {minutes!r}")
+    hours = doc.get("question_reply_hours", default.question_reply_hours)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 30:
+        raise SettingsError("console.question_reply_hours", f"a whole number of hours from 1 to 720, got {hours!r}")
+    return Console(acting_minutes=minutes, question_reply_hours=hours)
 
 
 def _ports(doc: Mapping[str, Any]) -> dict[Port, str]:
@@ -415,4 +462,148 @@ def _oidc_provider(where: str, doc: Mapping[str, Any], env: Mapping[str, str], *
         mfa=mfa,
         mfa_amr=mfa_amr,
         mfa_acr=mfa_acr,
+    )
+
+
+def _scheduling(doc: Mapping[str, Any]) -> Scheduling:
+    default = Scheduling()
+    unknown = sorted(set(doc) - {"cancel_cutoff_hours", "reminder_hours", "phone"})
+    if unknown:
+        raise SettingsError(f"scheduling.{unknown[0]}", "one of cancel_cutoff_hours, reminder_hours, phone")
+    cutoff = doc.get("cancel_cutoff_hours", default.cancel_cutoff_hours)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int) or cutoff < 0:
+        raise SettingsError("scheduling.cancel_cutoff_hours", f"a whole number of hours, 0 or more, got {cutoff!r}")
+    hours = doc.get("reminder_hours", list(default.reminder_hours))
+    if not isinstance(hours, list) or not all(
+        isinstance(hour, int) and not isinstance(hour, bool) and hour > 0 for hour in hours
+    ):
+        raise SettingsError("scheduling.reminder_hours", f"a list of whole hours above 0, e.g. [24, 2], got {hours!r}")
+    phone = doc.get("phone", default.phone)
+    if phone is not None and (not isinstance(phone, str) or not phone.strip()):
+        raise SettingsError("scheduling.phone", f"a phone number, got {phone!r}")
+    return Scheduling(cancel_cutoff_hours=cutoff, reminder_hours=tuple(sorted(set(hours), reverse=True)), phone=phone)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTier:
+    """Balances up to ``up_to`` minor units (None: any larger balance) may be spread over ``max_months``."""
+
+    up_to: int | None
+    max_months: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plans:
+    """``[plans]``: the hospital's rules for payment plans patients set up themselves (amounts in cents)."""
+
+    tiers: tuple[PlanTier, ...] = (
+        PlanTier(50_000, 6),
+        PlanTier(200_000, 12),
+        PlanTier(500_000, 18),
+        PlanTier(None, 24),
+    )
+    """Ascending by ``up_to``; a balance above the last tier with an ``up_to`` cannot be planned online."""
+    minimum_monthly: int = 2_500
+    """The smallest monthly amount; only the last installment, which carries the remainder, may be less."""
+    down_payment_percent: int = 0
+    """Percent of the balance paid when the plan starts (0: none); at most one of the two down payments."""
+    down_payment_amount: int = 0
+    """A fixed down payment instead (capped at the balance); 0: none."""
+    days_of_month: tuple[int, ...] = (1, 5, 10, 15, 20, 25)
+    """Days a patient may choose for installments: 1 to 28, so that every month has them."""
+    grace_days: int = 10
+    """An installment unpaid this many days after its date is missed."""
+    missed_before_default: int = 2
+    """Missed installments after which the plan is in default."""
+    allow_adding_statements: bool = True
+    """Whether a patient may add a new statement to an active plan (the schedule recomputes)."""
+    reminder_days: int = 3
+    """Days before each installment's date that its reminder is sent."""
+    retry_days: tuple[int, ...] = (3, 7)
+    """Days after an installment's date on which a declined autopay charge is tried again (within grace_days)."""
+    staff_max_months: int = 60
+    """The widest a representative may stretch a plan, whatever the tier."""
+
+
+def _plans(doc: Mapping[str, Any]) -> Plans:
+    known = {
+        "tiers",
+        "minimum_monthly",
+        "down_payment_percent",
+        "down_payment_amount",
+        "days_of_month",
+        "grace_days",
+        "missed_before_default",
+        "allow_adding_statements",
+        "reminder_days",
+        "retry_days",
+        "staff_max_months",
+    }
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise SettingsError(f"plans.{unknown[0]}", f"one of {', '.join(sorted(known))}")
+    default = Plans()
+
+    def whole(key: str, low: int, high: int, what: str) -> int:
+        value = doc.get(key, getattr(default, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SettingsError(f"plans.{key}", f"{what} from {low} to {high}, got {value!r}")
+        return value
+
+    tiers = default.tiers
+    if "tiers" in doc:
+        raw = doc["tiers"]
+        if not isinstance(raw, list) or not raw:
+            raise SettingsError("plans.tiers", "a list of [[plans.tiers]] tables with up_to (cents) and max_months")
+        parsed = []
+        for index, tier in enumerate(raw):
+            where = f"plans.tiers[{index}]"
+            if not isinstance(tier, Mapping) or set(tier) - {"up_to", "max_months"} or "max_months" not in tier:
+                raise SettingsError(where, f"a table with max_months and, except for the last, up_to; got {tier!r}")
+            up_to, months = tier.get("up_to"), tier["max_months"]
+            if up_to is not None and (isinstance(up_to, bool) or not isinstance(up_to, int) or up_to <= 0):
+                raise SettingsError(f"{where}.up_to", f"a balance in cents above 0, got {up_to!r}")
+            if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 120:
+                raise SettingsError(f"{where}.max_months", f"a whole number of months from 1 to 120, got {months!r}")
+            parsed.append(PlanTier(up_to, months))
+        bounds = [tier.up_to for tier in parsed]
+        if None in bounds[:-1] or any(a >= b for a, b in pairwise(bounds) if a and b):
+            raise SettingsError("plans.tiers", "tiers in ascending order of up_to, only the last without up_to")
+        tiers = tuple(parsed)
+    minimum = whole("minimum_monthly", 1, 10_000_000, "an amount in cents")
+    percent = whole("down_payment_percent", 0, 90, "a whole percent")
+    amount = whole("down_payment_amount", 0, 10_000_000, "an amount in cents")
+    if percent and amount:
+        raise SettingsError("plans.down_payment_amount", "0 when down_payment_percent is set: one down payment or none")
+    days = doc.get("days_of_month", list(default.days_of_month))
+    if (
+        not isinstance(days, list)
+        or not days
+        or not all(isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 28 for day in days)
+    ):
+        raise SettingsError("plans.days_of_month", f"a list of days from 1 to 28, e.g. [1, 15], got {days!r}")
+    grace = whole("grace_days", 0, 60, "a whole number of days")
+    retries = doc.get("retry_days", list(default.retry_days))
+    if not isinstance(retries, list) or not all(
+        isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= grace for day in retries
+    ):
+        raise SettingsError(
+            "plans.retry_days",
+            f"a list of days after the due date, each from 1 to grace_days ({grace}), got {retries!r}",
+        )
+    adding = doc.get("allow_adding_statements", default.allow_adding_statements)
+    if not isinstance(adding, bool):
+        raise SettingsError("plans.allow_adding_statements", f"true or false, got {adding!r}")
+    return Plans(
+        tiers=tiers,
+        minimum_monthly=minimum,
+        down_payment_percent=percent,
+        down_payment_amount=amount,
+        days_of_month=tuple(sorted(set(days))),
+        grace_days=grace,
+        missed_before_default=whole("missed_before_default", 1, 12, "a whole number of installments"),
+        allow_adding_statements=adding,
+        reminder_days=whole("reminder_days", 0, 28, "a whole number of days"),
+        retry_days=tuple(sorted(set(retries))),
+        staff_max_months=whole("staff_max_months", max(tier.max_months for tier in tiers), 120, "a number of months"),
     )

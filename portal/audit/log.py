@@ -8,6 +8,7 @@ that concurrent writers, in any number of processes, extend one chain.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -137,6 +138,19 @@ async def verify() -> Verdict:
             previous_hash, after = row["hash"], row["id"]
 
 
+_current: contextvars.ContextVar[Auditor | None] = contextvars.ContextVar("carefront_auditor", default=None)
+
+
+async def record_here(entry: Entry, now: datetime) -> None:
+    """Append ``entry`` through the auditor of the request under way (so plugins hear of it too), or
+    straight to the log outside a request (a command, a job)."""
+    auditor = _current.get()
+    if auditor is None:
+        await append(entry, now)
+    else:
+        await auditor.record(entry)
+
+
 class Auditor:
     """Appends to the log and tells plugins (``carefront_audit_event``) once the row is written."""
 
@@ -147,3 +161,11 @@ class Auditor:
     async def record(self, entry: Entry) -> None:
         event = await append(entry, self._clock())
         self._emit("carefront_audit_event", event)
+
+    def serving(self) -> contextvars.Token[Auditor | None]:
+        """Make this the auditor of the request under way (``record_here``); reset with the token."""
+        return _current.set(self)
+
+    @staticmethod
+    def done(token: contextvars.Token[Auditor | None]) -> None:
+        _current.reset(token)

@@ -1,4 +1,5 @@
-"""Every denied request writes one audit row (PROMISES.md 8).
+"""Every denied request writes one audit row (PROMISES.md 8); and during every request, the app's
+auditor is the one ``portal.audit.log.record_here`` writes through (failed sign-ins use it).
 
 Denied means refused with 401 (no session — the browser may see a redirect to sign in), 403 (not
 allowed, or a CSRF failure) or 404 from a route that takes an id (missing or someone else's: the
@@ -21,11 +22,15 @@ def audit_denials_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        await app(scope, receive, send)
-        code = scope.get(DENIED)
-        if code is not None and (code != 404 or scope.get("path_params")):
-            auditor: Auditor = scope["app"].state["auditor"]
-            await auditor.record(denial(scope, code))
+        auditor: Auditor = scope["app"].state["auditor"]
+        token = auditor.serving()
+        try:
+            await app(scope, receive, send)
+            code = scope.get(DENIED)
+            if code is not None and (code != 404 or scope.get("path_params")):
+                await auditor.record(denial(scope, code))
+        finally:
+            auditor.done(token)
 
     return middleware
 

@@ -1,6 +1,6 @@
-"""The audit log's one table. Rows are only ever added: triggers refuse UPDATE and DELETE."""
+"""The audit log (rows only ever added: triggers refuse UPDATE and DELETE), and the record of staff acting as patients."""
 
-from piccolo.columns import JSON, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -30,3 +30,28 @@ class AuditEvent(Table, tablename="audit_event"):
     """Identifiers and codes only: no PHI."""
     previous_hash = Varchar(length=64)
     hash = Varchar(length=64, unique=True)
+
+
+class ActingSession(Table, tablename="acting_session"):
+    """A member of staff acting as a patient (PROMISES.md 7): who, as whom, why, and how it ended.
+
+    The audit log says what they did meanwhile (its rows carry ``acting_as``); this row keeps the
+    reason, whose free text may name the patient's business and so stays out of the log itself.
+    """
+
+    public_id = UUID(unique=True, index=True)
+    staff_account = Varchar(length=36, index=True)
+    """The staff account's public id."""
+    staff_role = Varchar(length=32)
+    patient_id = Varchar(length=64, index=True)
+    reason = Varchar(length=32)
+    """A code of portal.console.acting.REASONS."""
+    note = Text(default="")
+    """What the representative typed about the call."""
+    verified = Varchar(length=128)
+    """The caller-verification checks ticked, comma-separated codes."""
+    started_at = Timestamptz()
+    ends_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+    ended_how = Varchar(length=16, default="")
+    """ended (the End button), expired, or replaced (another act-as began)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from portal.audit.log import Entry, record_here
 from portal.identity import throttle
 from portal.identity.passwords import hash_password, needs_rehash, verify_password
 from portal.identity.tables import Account, SignInEvent
@@ -116,7 +117,27 @@ async def check_password(
 
 
 async def record(account_id: int, method: str, outcome: str, address: str, user_agent: str, now: datetime) -> None:
-    """Add a line to the account's sign-in history."""
+    """Add a line to the account's sign-in history; a failed attempt goes in the audit log too
+    (PROMISES.md 8; a successful one is written there when the session opens, portal.identity.signing_in)."""
+    if outcome != Outcome.SUCCEEDED:
+        holder = (
+            await Account.select(Account.public_id, Account.realm, Account.role)
+            .where(Account.id == account_id)
+            .first()
+            .run()
+        )
+        if holder is not None:
+            await record_here(
+                Entry(
+                    actor=f"account:{holder['public_id']}",
+                    actor_role=holder["role"] or holder["realm"],
+                    action="sign_in",
+                    outcome=str(outcome),
+                    address=address[:64],
+                    detail={"method": method},
+                ),
+                now,
+            )
     await SignInEvent.insert(
         SignInEvent(
             account=account_id,

@@ -33,6 +33,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from portal.access import ACTING_ROLES
 from portal.identity.proxies import grant_is_live
 from portal.identity.sessions import Access, Realm, Viewer, viewer
 from portal.plugin_host import PluginHost
@@ -54,12 +55,19 @@ async def acting_for_allowed(request: Request, plugin_host: NamedDependency[Plug
 
     Guests pass as they are (``patients_only`` admits them only where a handler opts in, and the
     guest's pages check the statement). A patient account acting for itself passes; a proxy passes
-    while its grant is live. Anyone else, or a proxy who has not chosen whom to act for, is refused.
+    while its grant is live; a representative acting as the patient passes (realm staff, flagged
+    ``impersonating``: pages that must refuse them check ``viewer.realm`` or use the
+    ``not_impersonating`` guard). Anyone else, or a proxy who has not chosen whom to act for, is
+    refused.
     """
     current = viewer(request)
     if current is None:
         raise NotAuthorizedException("Please sign in to continue.")
     if current.realm is Realm.GUEST:
+        return current
+    if current.realm is Realm.STAFF and current.impersonating and current.role in ACTING_ROLES:
+        # The representative sees exactly what the patient sees; the acting banner (on every page, not
+        # only patient pages: portal/console/acting_middleware.py) says whose account it is.
         return current
     if current.realm is not Realm.PATIENT or current.acting_for is None or current.access is None:
         raise PermissionDeniedException("Choose whose account to see first.")

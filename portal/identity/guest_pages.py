@@ -23,6 +23,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from portal.audit.log import Auditor, Entry
+from portal.billing.pages import statement_page
 from portal.i18n import N_, I18n
 from portal.identity import guest, sessions
 from portal.identity.patient_pages.sign_up import date_parts
@@ -102,13 +103,14 @@ class GuestController(Controller):
         return Redirect(request.app.route_reverse("guest"), status_code=303)
 
     @get("/guest", name="guest", guards=[guests_only], opt={"guest": True})
-    async def statement(self, request: HTMXRequest, plugin_host: NamedDependency[PluginHost]) -> Template:
-        """Which statement the guest session opened, with its balance as the EHR has it now."""
+    async def statement(
+        self, request: HTMXRequest, plugin_host: NamedDependency[PluginHost], settings: NamedDependency[Settings]
+    ) -> Template:
+        """The statement the guest session opened, shown as a patient sees it, with the Pay button."""
         current = viewer(request)
         if current is None or current.statement_id is None:
             raise NotFoundException()
-        statement = await plugin_host.ehr.read_statement(current.statement_id)
-        return Template("identity/guest/statement.html", context={"statement": statement.summary})
+        return await statement_page(request, current, plugin_host, settings, current.statement_id)
 
 
 async def _audit(request: HTMXRequest, found: guest.BillSearch) -> None:

@@ -229,8 +229,14 @@ async def proxies_of(patient_id: str) -> list[dict[str, Any]]:
     )
 
 
+_LARGEST_ID = 2**31 - 1
+"""A Serial id's range on PostgreSQL: a larger id from a URL names no row, and asyncpg would refuse it."""
+
+
 async def revoke_grant(grant_id: int, patient_id: str, now: datetime) -> bool:
     """End a grant the patient gave by invitation; False when it is not theirs, not live, or the EHR's."""
+    if not 0 < grant_id <= _LARGEST_ID:
+        return False
     ended = await (
         ProxyGrant.update({ProxyGrant.revoked_at: now})
         .where(
@@ -324,6 +330,8 @@ async def invitations_of(patient_id: str, now: datetime) -> list[dict[str, Any]]
 
 async def revoke_invitation(invitation_id: int, patient_id: str, now: datetime) -> bool:
     """Cancel a waiting invitation of the patient's; False when it is not theirs or no longer waiting."""
+    if not 0 < invitation_id <= _LARGEST_ID:
+        return False
     cancelled = await (
         ProxyInvitation.update({ProxyInvitation.revoked_at: now})
         .where((ProxyInvitation.id == invitation_id) & (ProxyInvitation.patient_id == patient_id) & _pending(now))

@@ -26,7 +26,7 @@ from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from portal.access import patients_only
+from portal.access import not_impersonating, patients_only
 from portal.audit.log import Auditor, Entry
 from portal.i18n import N_, I18n
 from portal.identity import accounts, proxies, signing_in, throttle
@@ -121,7 +121,7 @@ class SwitchController(Controller):
     """``/switch``: the people the signed-in account may act for, and the form that picks one."""
 
     path = "/switch"
-    guards = [patients_only]
+    guards = [patients_only, not_impersonating]
 
     @get(name="switch")
     async def people(
@@ -535,7 +535,7 @@ class InvitationController(Controller):
         request.set_session({**request.session, "acting_for": invitation["patient_id"], "access": invitation["access"]})
         return Redirect(_next_page(request), status_code=303)
 
-    @post("/signed-in", name="accept-invitation-signed-in", guards=[patients_only])
+    @post("/signed-in", name="accept-invitation-signed-in", guards=[patients_only, not_impersonating])
     async def accept(
         self, request: HTMXRequest, plugin_host: NamedDependency[PluginHost], data: Annotated[CodeForm, URL_ENCODED]
     ) -> Template | Redirect | Response[Any]:

@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from portal.access import patients_only
+from portal.access import not_impersonating, patients_only
 from portal.i18n import N_, I18n
 from portal.identity import accounts, passkeys, recent_sign_in, signing_in, throttle, two_step
 from portal.identity.patient_pages.web import client_address, gettext, signed_in_account
@@ -415,7 +415,7 @@ class ConfirmController(Controller):
     """/account/confirm: the password again, before a change that needs a recent sign-in."""
 
     path = "/account/confirm"
-    guards = [patients_only]
+    guards = [patients_only, not_impersonating]
 
     @get(name=CONFIRM_ROUTE)
     async def confirm_page(

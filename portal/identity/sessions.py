@@ -48,6 +48,10 @@ class Viewer:
     access: Access | None = None
     statement_id: str | None = None
     """Guests only: the one statement they may see."""
+    impersonator: str | None = None
+    """While a member of staff acts as the patient: their account's public id (PROMISES.md 7)."""
+    acting_until: datetime | None = None
+    """While acting: when it ends, at the latest (UTC)."""
 
     @classmethod
     def from_session(cls, session: dict[str, Any]) -> Viewer | None:
@@ -63,12 +67,37 @@ class Viewer:
             acting_for=session.get("acting_for"),
             access=Access(access) if access else None,
             statement_id=session.get("statement_id"),
+            impersonator=session.get(IMPERSONATOR) if realm is Realm.STAFF else None,
+            acting_until=_moment(session.get(ACTING_UNTIL)) if realm is Realm.STAFF else None,
         )
+
+    @property
+    def impersonating(self) -> bool:
+        """A member of staff is acting as the patient ``acting_for``: they see what the patient sees."""
+        return self.impersonator is not None and self.acting_for is not None and self.acting_until is not None
 
     @property
     def sees_clinical(self) -> bool:
         """Appointments and clinical text are hidden from billing delegates and guests."""
         return self.access in {Access.SELF, Access.GUARDIAN, Access.CAREGIVER}
+
+
+IMPERSONATOR = "impersonator"
+"""Session key: the staff account acting as the patient. Pages that change credentials, contact
+details, MFA or payment methods refuse while it is set (PROMISES.md 7)."""
+ACTING_UNTIL = "acting_until"
+ACTING_ACCOUNT = "acting_account"
+"""Session key: the patient's own portal account, whose account pages the representative sees."""
+ACTING_RECORD = "acting_record"
+"""Session key: the public id of the record of this act-as (portal.audit.tables.ActingSession)."""
+_ACTING_KEYS = ("acting_for", "access", IMPERSONATOR, ACTING_UNTIL, ACTING_ACCOUNT, ACTING_RECORD)
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def viewer(connection: ASGIConnection) -> Viewer | None:
@@ -91,6 +120,36 @@ def begin(connection: ASGIConnection, now: datetime, **values: str | None) -> No
         | {"signed_in_at": now.isoformat()}
         | _client_facts(connection)
     )
+
+
+def begin_acting(
+    connection: ASGIConnection, *, patient_id: str, patient_account: str, record: str, until: datetime
+) -> None:
+    """A staff session starts acting as the patient: same staff identity, a new key (PROMISES.md 3)."""
+    staff = without_acting(connection.session)
+    _rotate(connection.scope)
+    connection.set_session(
+        staff
+        | {
+            "acting_for": patient_id,
+            "access": Access.SELF.value,
+            IMPERSONATOR: staff["account_id"],
+            ACTING_ACCOUNT: patient_account,
+            ACTING_RECORD: record,
+            ACTING_UNTIL: until.isoformat(),
+        }
+    )
+
+
+def end_acting(connection: ASGIConnection) -> None:
+    """Back to the staff member's own session, under a new key again."""
+    _rotate(connection.scope)
+    connection.set_session(without_acting(connection.session))
+
+
+def without_acting(session: dict[str, Any]) -> dict[str, Any]:
+    """The staff member's own session, as it was before they began acting."""
+    return {key: value for key, value in session.items() if key not in _ACTING_KEYS}
 
 
 def end(connection: ASGIConnection) -> None:

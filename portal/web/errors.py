@@ -86,6 +86,14 @@ CSRF_EXPIRED = ErrorText(
 )
 
 
+class Explained(HTTPException):
+    """A refusal whose page says why in the patient's words, instead of the status's general text."""
+
+    def __init__(self, status_code: int, text: ErrorText) -> None:
+        super().__init__(status_code=status_code, detail=text.title)
+        self.text = text
+
+
 DENIED = "carefront.denied"
 """Set in the scope when a request is refused, so the audit middleware records it (PROMISES.md 8)."""
 DENIALS = {401, 403, 404}
@@ -110,7 +118,9 @@ def handle_exception(request: HTMXRequest, exc: Exception) -> Response:
     if status >= 500 and status != 503:
         reference = secrets.token_hex(5)
         _log_failure(request, exc, reference)
-    if status == 403 and isinstance(exc, HTTPException) and exc.detail == CSRF_FAILURE:
+    if isinstance(exc, Explained):
+        text = exc.text
+    elif status == 403 and isinstance(exc, HTTPException) and exc.detail == CSRF_FAILURE:
         text = CSRF_EXPIRED
     else:
         text = ERRORS.get(status) or ERRORS[500 if status >= 500 else 400]

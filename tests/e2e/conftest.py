@@ -23,6 +23,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright, async_playwright
 
+from portal.cli import DEMO_STAFF_OIDC
 from portal.settings import Settings
 
 HERE = Path(__file__).parent
@@ -70,6 +71,7 @@ def server(
     # treats http://localhost as a secure context. The server still listens on 127.0.0.1 only.
     url = f"http://localhost:{port}"
     environ = portal_environ(f"sqlite:///{folder / 'carefront.sqlite3'}", folder / "data", url)
+    Path(environ["CAREFRONT_CONFIG"]).write_text(sandbox_staff_sign_in(url))
     env = {**os.environ, **environ}
     carefront = Path(sys.executable).parent / "carefront"
     migrated = subprocess.run([carefront, "migrate"], env=env, capture_output=True, text=True, check=False)
@@ -93,6 +95,29 @@ def server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def sandbox_staff_sign_in(url: str) -> str:
+    """``[identity.staff_oidc]`` as ``carefront demo`` sets it: staff sign in through the sandbox's
+    development OpenID provider, served by the portal itself, so e2e tests take the real sign-in path."""
+    lines = [
+        "[identity.staff_oidc]",
+        f"issuer = {json.dumps(url + '/-/sandbox/oidc')}",
+        f"client_id = {json.dumps(DEMO_STAFF_OIDC['client_id'])}",
+        f"client_secret = {json.dumps(DEMO_STAFF_OIDC['client_secret'])}",
+        'name = "the sandbox\'s demo identity provider"',
+        "[identity.staff_oidc.roles]",
+        *(f"{json.dumps(group)} = {json.dumps(role)}" for group, role in DEMO_STAFF_OIDC["roles"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def sign_in_as_staff(page: Page, name: str) -> None:
+    """Sign in at /staff/sign-in through the sandbox's provider as the demo staff member ``name``."""
+    await page.goto("/staff/sign-in")
+    await page.get_by_role("button", name="Sign in with the sandbox's demo identity provider").click()
+    await page.get_by_role("button", name=f"Sign in as {name}").click()
+    await page.wait_for_url("**/staff")
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -14,20 +14,19 @@ from carefront_sdk.models import Patient
 from carefront_sdk.testing import make_adapter_context
 from playwright.async_api import Page, expect
 
-from portal.app import SESSION_COOKIE
 from portal.settings import Settings
+from tests.e2e.conftest import sign_in_as_staff
 
 PASSWORD = "copper lantern over the bay"
-# Run in a process of its own, against the server's database: the representative's account and a
-# signed-in session for them (the workforce provider's sign-in is tested in tests/integration), and the
-# patient's portal account. The phone and desktop runs share the server: made once, found the second time.
+# Run in a process of its own, against the server's database: the patient's portal account (the
+# representative signs in through the sandbox's workforce provider). The phone and desktop runs share
+# the server: made once, found the second time.
 SETUP = """
-import asyncio, json, secrets, sys, uuid
-from datetime import UTC, datetime, timedelta
+import asyncio, json, sys, uuid
+from datetime import UTC, datetime
 from portal import database
 from portal.identity import accounts
 from portal.identity.passwords import hash_password
-from portal.identity.session_store import DatabaseSessionStore
 from portal.settings import Settings
 
 async def main(patient_id, given_name, family_name, password):
@@ -35,12 +34,6 @@ async def main(patient_id, given_name, family_name, password):
     engine = await database.connect(settings)
     try:
         now = datetime.now(UTC)
-        staff = await accounts.find_by_email("staff", "e2e.representative@staff.example.org")
-        if staff is None:
-            staff = await accounts.create(
-                now, public_id=uuid.uuid4(), realm="staff", email="e2e.representative@staff.example.org",
-                email_verified_at=now, given_name="Fatima", family_name="Robinson", role="representative",
-            )
         patient = await accounts.find_by_patient(patient_id)
         if patient is None:
             patient = await accounts.create(
@@ -48,11 +41,7 @@ async def main(patient_id, given_name, family_name, password):
                 email_verified_at=now, password_hash=hash_password(password), given_name=given_name,
                 family_name=family_name, patient_id=patient_id,
             )
-        key = secrets.token_hex(32)
-        session = {"account_id": str(staff["public_id"]), "realm": "staff", "role": "representative",
-                   "method": "oidc", "signed_in_at": now.isoformat()}
-        await DatabaseSessionStore(settings.session.absolute).set(key, json.dumps(session).encode(), expires_in=900)
-        print(json.dumps({"key": key, "email": patient["email"]}))
+        print(json.dumps({"email": patient["email"]}))
     finally:
         await database.disconnect(engine)
 
@@ -90,18 +79,7 @@ async def test_a_representative_acts_as_a_caller_and_the_patient_sees_it(
 ) -> None:
     patient, statement_id, line_id = await a_patient_who_owes(server)
     made = set_up(server, portal_environ, patient)
-    await page.context.add_cookies(
-        [
-            {
-                "name": SESSION_COOKIE,
-                "value": made["key"],
-                "domain": "localhost",
-                "path": "/",
-                "secure": True,
-                "httpOnly": True,
-            }
-        ]
-    )
+    await sign_in_as_staff(page, "Fatima Robinson")
 
     # Find the caller by MRN: the result shows the MRN, nothing more, until the record is opened.
     await visit("/staff")

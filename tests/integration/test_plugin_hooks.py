@@ -75,6 +75,11 @@ class Extras:
         return [DemoPersona("patient", "a patient from extras", "Ada", "Lovelace", "ada@example.org")]
 
     @hookimpl
+    def carefront_code_descriptions(self, code_system, codes, language):
+        words = {"en": "Office visit, our words", "es": "Consulta, en nuestras palabras"}
+        return {"99213": words[language]} if code_system == "CPT" and "99213" in codes else None
+
+    @hookimpl
     def carefront_payment_succeeded(self, event):
         self.events.append(("payment_succeeded", event))
 
@@ -104,7 +109,11 @@ class Extras:
 
 
 class Broken:
-    """A plugin whose every navigation and event hook fails."""
+    """A plugin whose every navigation, code-description and event hook fails."""
+
+    @hookimpl
+    def carefront_code_descriptions(self, code_system):
+        raise RuntimeError("bug in a plugin")
 
     @hookimpl
     def carefront_nav_items(self, audience):
@@ -140,6 +149,17 @@ def test_hook_carefront_dashboard_cards(host_with_extras):
     cards = host.dashboard_cards("patient-7", "en")
     assert DashboardCard("Flu shots", "Walk-in flu shots for patient-7", href="/-/extras/flu", order=1) in cards
     assert cards == sorted(cards, key=lambda card: card.order)
+
+
+def test_hook_carefront_code_descriptions(host_with_extras, caplog):
+    _, host = host_with_extras
+    with caplog.at_level(logging.ERROR, logger="carefront.plugins"):
+        found = host.code_descriptions({"CPT": ["99213", "85025", "NOPE"], "CARC": []}, "es")
+    # extras was registered after the sandbox, so pluggy asks it first: its words win for 99213.
+    assert found[("CPT", "99213")] == "Consulta, en nuestras palabras"
+    assert found[("CPT", "85025")] == "Hemograma completo"
+    assert ("CPT", "NOPE") not in found
+    assert "plugin=broken hook=carefront_code_descriptions failed" in caplog.text
 
 
 def test_hook_carefront_demo_personas(host_with_extras):

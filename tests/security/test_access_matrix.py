@@ -26,9 +26,15 @@ from litestar.routes import HTTPRoute
 from litestar.serialization import encode_json
 
 from portal.app import SESSION_COOKIE
+from portal.coverage.tables import CardPhoto, CoverageChangeRequest
 from portal.identity import accounts, proxies
 from portal.identity.sessions import Access
 from portal.identity.tables import Passkey, ProxyGrant, ProxyInvitation
+from portal.payments.tables import PaymentAttempt
+from portal.plans.tables import PaymentPlan, PlanInstallment
+from portal.questions import service as questions
+from portal.questions.tables import QuestionMessage
+from portal.scheduling.tables import Cancellation
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -117,9 +123,198 @@ def someones_passkey(action: str, data: dict[str, str] | None = None) -> Callabl
     return build
 
 
+def someones_statement(action: str) -> Callable[..., Awaitable[Owned]]:
+    """A statement of the sandbox hospital's first patient (its visit vi-1): never the asker's."""
+
+    async def build(owner: dict[str, Any], now: datetime) -> Owned:
+        return Owned(f"/statements/st-1{action}", f"/statements/st-{MISSING_ID}{action}")
+
+    return build
+
+
 # How to make an object of the owner's for each route that names one. A new route with a path
 # parameter fails test_every_route_with_an_id_is_in_the_matrix until it is added here or below.
+def someones_payment(template: str) -> Callable[..., Awaitable[Owned]]:
+    async def make(owner: dict[str, Any], now: datetime) -> Owned:
+        public_id = uuid.uuid4()
+        await PaymentAttempt.insert(
+            PaymentAttempt(
+                public_id=public_id,
+                idempotency_key=f"matrix:{secrets.token_hex(8)}",
+                reference_number=secrets.token_hex(6).upper(),
+                patient_id=owner["patient_id"],
+                amount=1234,
+                status="succeeded",
+                payer_kind="account",
+                created_at=now,
+            )
+        ).run()
+
+        async def untouched() -> bool:
+            return (
+                await PaymentAttempt.exists()
+                .where((PaymentAttempt.public_id == public_id) & (PaymentAttempt.status == "succeeded"))
+                .run()
+            )
+
+        return Owned(template.format(public_id), template.format(uuid.uuid4()), untouched=untouched)
+
+    return make
+
+
+def someones_appointment(action: str, method: str = "GET") -> Callable[..., Awaitable[Owned]]:
+    """An appointment the sandbox hospital generated for one of its patients: never the asker's."""
+
+    async def build(owner: dict[str, Any], now: datetime) -> Owned:
+        untouched = None
+        if method == "POST":
+
+            async def untouched() -> bool:
+                return not await Cancellation.exists().where(Cancellation.appointment_id == "ap-1").run()
+
+        return Owned(f"/appointments/ap-1{action}", f"/appointments/ap-{MISSING_ID}{action}", untouched=untouched)
+
+    return build
+
+
+def someones_coverage(action: str, method: str = "GET") -> Callable[..., Awaitable[Owned]]:
+    """A coverage on file in the sandbox hospital for one of its patients: never the asker's."""
+
+    async def build(owner: dict[str, Any], now: datetime) -> Owned:
+        async def untouched() -> bool:
+            return not await CoverageChangeRequest.exists().where(CoverageChangeRequest.coverage_id == "cov-1").run()
+
+        data = {"payer_id": "other", "payer_name": "Stolen", "member_id": "STOLEN1", "relationship": "self"}
+        return Owned(
+            f"/insurance/coverages/cov-1{action}",
+            f"/insurance/coverages/cov-{MISSING_ID}{action}",
+            data=data if method == "POST" else {},
+            untouched=untouched if method == "POST" else None,
+        )
+
+    return build
+
+
+async def someones_card_photo(owner: dict[str, Any], now: datetime) -> Owned:
+    public_id = uuid.uuid4()
+    await CardPhoto.insert(
+        CardPhoto(
+            public_id=public_id,
+            patient_id=owner["patient_id"],
+            rank="primary",
+            side="front",
+            file_name=secrets.token_hex(16),
+            media_type="image/jpeg",
+            width=800,
+            height=500,
+            uploaded_at=now,
+            uploaded_by=f"account:{owner['public_id']}",
+        )
+    ).run()
+    return Owned(f"/insurance/cards/{public_id}", f"/insurance/cards/{uuid.uuid4()}")
+
+
+def someones_plan(
+    suffix: str, data: dict[str, str] | None = None
+) -> Callable[[dict[str, Any], datetime], Awaitable[Owned]]:
+    async def build(owner: dict[str, Any], now: datetime) -> Owned:
+        public_id = uuid.uuid4()
+        rows = (
+            await PaymentPlan.insert(
+                PaymentPlan(
+                    public_id=public_id,
+                    creation_key=f"matrix:{public_id}",
+                    patient_id=owner["patient_id"],
+                    account_number="G-MATRIX",
+                    holder_account_id=str(owner["public_id"]),
+                    total=30_000,
+                    day_of_month=1,
+                    customer_reference=f"cf_matrix_{secrets.token_hex(4)}",
+                    agreement_version="2026-11",
+                    created_at=now,
+                )
+            )
+            .returning(PaymentPlan.id)
+            .run()
+        )
+        await PlanInstallment.insert(
+            PlanInstallment(
+                public_id=uuid.uuid4(), plan=rows[0]["id"], due_on=now.date() + timedelta(days=20), amount=30_000
+            )
+        ).run()
+
+        async def untouched() -> bool:
+            plan = await PaymentPlan.select().where(PaymentPlan.public_id == public_id).first().run()
+            scheduled = await PlanInstallment.count().where(
+                (PlanInstallment.plan == rows[0]["id"]) & (PlanInstallment.status == "scheduled")
+            )
+            return (
+                plan["status"] == "active"
+                and plan["day_of_month"] == 1
+                and scheduled == 1
+                and not plan["method_checkout"]
+            )
+
+        return Owned(
+            f"/plans/{public_id}{suffix}",
+            f"/plans/{uuid.uuid4()}{suffix}",
+            data=data or {},
+            untouched=untouched if data is not None else None,
+        )
+
+    return build
+
+
+def someones_question(action: str, data: dict[str, str] | None = None) -> Callable[..., Awaitable[Owned]]:
+    async def build(owner: dict[str, Any], now: datetime) -> Owned:
+        question = await questions.ask(
+            questions.Asked(owner["patient_id"], "other", "The owner's question", "portal"),
+            asked_by=str(owner["public_id"]),
+            now=now,
+            reply_within=timedelta(hours=48),
+        )
+
+        async def untouched() -> bool:
+            return await QuestionMessage.count().where(QuestionMessage.question == question["id"]).run() == 1
+
+        return Owned(
+            f"/questions/{question['public_id']}{action}",
+            f"/questions/{uuid.uuid4()}{action}",
+            data=data or {},
+            untouched=untouched,
+        )
+
+    return build
+
+
 MATRIX: dict[tuple[str, str], Callable[[dict[str, Any], datetime], Awaitable[Owned]]] = {
+    ("GET", "/statements/{statement_id:str}"): someones_statement(""),
+    ("GET", "/statements/{statement_id:str}/visits/{visit_id:str}/lines"): someones_statement("/visits/vi-1/lines"),
+    ("GET", "/statements/{statement_id:str}/pdf"): someones_statement("/pdf"),
+    ("GET", "/questions/{question_id:str}"): someones_question(""),
+    ("POST", "/questions/{question_id:str}/reply"): someones_question("/reply", {"message": "Not mine"}),
+    ("GET", "/appointments/{appointment_id:str}"): someones_appointment(""),
+    ("GET", "/appointments/{appointment_id:str}/calendar.ics"): someones_appointment("/calendar.ics"),
+    ("GET", "/appointments/{appointment_id:str}/cancel"): someones_appointment("/cancel"),
+    ("POST", "/appointments/{appointment_id:str}/cancel"): someones_appointment("/cancel", "POST"),
+    ("GET", "/appointments/{appointment_id:str}/reschedule"): someones_appointment("/reschedule"),
+    ("GET", "/payments/{payment_id:str}"): someones_payment("/payments/{}"),
+    ("GET", "/pay/return/{payment_id:str}"): someones_payment("/pay/return/{}"),
+    ("GET", "/insurance/cards/{card_id:uuid}"): someones_card_photo,
+    ("GET", "/plans/{plan_id:str}"): someones_plan(""),
+    ("GET", "/plans/{plan_id:str}/cancel"): someones_plan("/cancel"),
+    ("POST", "/plans/{plan_id:str}/cancel"): someones_plan("/cancel", {}),
+    ("GET", "/plans/{plan_id:str}/pay"): someones_plan("/pay"),
+    ("POST", "/plans/{plan_id:str}/pay"): someones_plan("/pay", {}),
+    ("POST", "/plans/{plan_id:str}/day"): someones_plan("/day", {"day": "15"}),
+    ("POST", "/plans/{plan_id:str}/statements"): someones_plan("/statements", {"statement": "st-1"}),
+    ("POST", "/plans/{plan_id:str}/method"): someones_plan("/method", {}),
+    ("GET", "/plans/{plan_id:str}/method/return"): someones_plan("/method/return"),
+    ("GET", "/plans/{plan_id:str}/paid"): someones_plan("/paid"),
+    ("GET", "/insurance/coverages/{coverage_id:str}/edit"): someones_coverage("/edit"),
+    ("POST", "/insurance/coverages/{coverage_id:str}/edit"): someones_coverage("/edit", "POST"),
+    ("GET", "/insurance/coverages/{coverage_id:str}/remove"): someones_coverage("/remove"),
+    ("POST", "/insurance/coverages/{coverage_id:str}/remove"): someones_coverage("/remove", "POST"),
     ("POST", "/account/proxies/{grant_id:int}/revoke"): someones_grant,
     ("POST", "/account/proxies/invitations/{invitation_id:int}/revoke"): someones_invitation,
     ("GET", "/account/security/passkeys/{passkey_id:int}"): someones_passkey(""),
@@ -128,8 +323,23 @@ MATRIX: dict[tuple[str, str], Callable[[dict[str, Any], datetime], Awaitable[Own
 }
 
 # Routes whose path parameter names no one's object, and why.
+STAFF_PAGE = (
+    "a console page: staff of the roles it names open any patient's record or question, and a patient is "
+    "refused by role (403) before any id is read (tests/integration/test_console_*.py)"
+)
 NOT_SOMEONES = {
+    ("GET", "/console/patients/{patient_id:str}"): STAFF_PAGE,
+    ("POST", "/console/patients/{patient_id:str}/act"): STAFF_PAGE,
+    ("POST", "/console/patients/{patient_id:str}/pay-link"): STAFF_PAGE,
+    ("GET", "/console/questions/{question_id:str}"): STAFF_PAGE,
+    ("POST", "/console/questions/{question_id:str}/messages"): STAFF_PAGE,
+    ("POST", "/console/questions/{question_id:str}/assign"): STAFF_PAGE,
+    ("POST", "/console/questions/{question_id:str}/status"): STAFF_PAGE,
+    ("GET", "/pay/link/{token:str}"): "a pay link, opened by its signed token: it names no session's object",
     ("GET", "/static/{file_path:path}"): "a static file, the same for everyone",
+    ("GET", "/console/plans/{plan_id:str}"): "a staff page: representatives see any patient's plan; patients are "
+    "refused the route itself (403), whatever the id",
+    ("POST", "/console/plans/{plan_id:str}"): "a staff page: representatives change any patient's plan, with a reason",
     (
         "GET",
         "/-/sandbox/checkout/{reference:str}",

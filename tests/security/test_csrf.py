@@ -33,6 +33,8 @@ FORM_EXPIRED = "This form has expired"
 # Routes that take no CSRF token, and why. Gateway webhooks will join them: a gateway signs its
 # calls (PROMISES.md 11), it holds no browser cookie.
 EXEMPT = {
+    ("POST", "/-/webhooks/gateway"): "the payment gateway's webhook: signed by the gateway and verified on the raw "
+    "body (PROMISES.md 11); a gateway holds no browser cookie",
     ("POST", "/-/sandbox/oidc/token"): "the sandbox identity provider's token endpoint: called by the portal "
     "server to server with its client credentials and a one-time code, never by a browser",
 }

@@ -38,6 +38,9 @@ PUBLIC_ROUTES = {
     ("POST", "/-/sandbox/checkout/{reference:str}/authenticate"),
     # Paying without an account, and accepting a proxy invitation (portal/identity/guest_pages.py, proxy_pages.py).
     ("GET", "/pay-as-guest"),
+    # The payment gateway's signed webhook, and a representative's signed pay link (portal/payments/pages.py).
+    ("POST", "/-/webhooks/gateway"),
+    ("GET", "/pay/link/{token:str}"),
     ("POST", "/pay-as-guest"),
     ("GET", "/proxies/accept"),
     ("POST", "/proxies/accept"),

@@ -423,8 +423,23 @@ def _scheduling(seed: Seed) -> None:
                             "system": "http://unitsofmeasure.org",
                             "code": "min",
                         },
-                    }
+                    },
+                    *(
+                        [
+                            {
+                                "url": "https://carefront.dev/fhir/StructureDefinition/typical-charge",
+                                "valueMoney": {"value": 155.5, "currency": "USD"},
+                            }
+                        ]
+                        if ident == "hs-follow-up"
+                        else []
+                    ),
                 ],
+                **(
+                    {"type": [{"coding": [{"system": "https://x12.org/codes/service-type-codes", "code": "98"}]}]}
+                    if ident == "hs-follow-up"
+                    else {}
+                ),
             }
         )
     seed.add(

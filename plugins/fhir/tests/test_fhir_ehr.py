@@ -173,6 +173,12 @@ async def test_catalog_durations_online_flags_and_providers(make_ehr: MakeEHR) -
     assert visit_types["hs-mri"].call_phone == "+15555550199"
     assert visit_types["hs-follow-up"].bookable_online
     assert visit_types["hs-follow-up"].instructions == "Bring your medication list."
+    # The fee schedule and the payer's service type, for the patient's estimate; absent, none and 30.
+    assert (visit_types["hs-follow-up"].typical_charge, visit_types["hs-follow-up"].service_type) == (
+        Money(15550, "USD"),
+        "98",
+    )
+    assert (visit_types["hs-new"].typical_charge, visit_types["hs-new"].service_type) == (None, "30")
     providers = {provider.id: provider for provider in catalog.providers}
     assert providers["prac-shah"].name == "Dr. Priya Shah", (
         "read from the Practitioner when the reference has no display"

@@ -1,5 +1,5 @@
-"""The patient's ways in and their own account: sign-up, sign-in, a forgotten password, sign-out,
-the home page and the account page.
+"""The patient's ways in and their own account: sign-up, sign-in, a forgotten password, sign-out
+and the account page (the home page is ``portal.home``).
 
 Controllers live beside the small services they use (matching a patient, sending codes, notices),
 which know nothing of HTTP.
@@ -11,7 +11,6 @@ from typing import Any
 
 from portal.identity.patient_pages.account import AccountController
 from portal.identity.patient_pages.forgotten_password import ForgottenPasswordController
-from portal.identity.patient_pages.home import HomeController
 from portal.identity.patient_pages.sign_in import SignInController, SignOutController
 from portal.identity.patient_pages.sign_up import SignUpController
 
@@ -20,6 +19,5 @@ ROUTES: list[Any] = [
     SignInController,
     ForgottenPasswordController,
     SignOutController,
-    HomeController,
     AccountController,
 ]

@@ -22,7 +22,7 @@ from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
-from portal.access import patients_only
+from portal.access import not_impersonating, patients_only
 from portal.i18n import LANGUAGE_COOKIE, N_, I18n
 from portal.identity import accounts, codes, recent_sign_in
 from portal.identity.accounts import Outcome
@@ -201,7 +201,7 @@ class AccountController(Controller):
         )
         return Redirect(f"{ACCOUNT}?saved=preferences", status_code=303, cookies=[cookie])
 
-    @post("/sessions/end-others", name="account-end-other-sessions")
+    @post("/sessions/end-others", name="account-end-other-sessions", guards=[not_impersonating])
     async def end_other_sessions(self, request: HTMXRequest) -> Redirect:
         account = await signed_in_account(request)
         if account is None:

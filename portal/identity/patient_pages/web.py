@@ -88,10 +88,15 @@ async def finish_sign_in(
 
 
 async def signed_in_account(request: HTMXRequest) -> dict[str, Any] | None:
-    """The account whose session this is, or None when the session names no account that exists."""
+    """The account whose session this is, or None when the session names no account that exists.
+
+    While a representative acts as the patient it is the patient's own account: they see what the
+    patient sees, and the pages refuse every change a patient alone may make (PROMISES.md 7).
+    """
     current = sessions.viewer(request)
+    owner = request.session.get(sessions.ACTING_ACCOUNT) if current and current.impersonating else None
     try:
-        public_id = uuid.UUID(current.account_id) if current and current.account_id else None
+        public_id = uuid.UUID(owner or current.account_id) if current and current.account_id else None
     except ValueError:
         return None
     return await accounts.find(str(public_id)) if public_id else None

@@ -28,11 +28,13 @@ from carefront_sdk.models import (
     Delivery,
     EligibilityRequest,
     EligibilityResult,
+    GatewayPage,
     Health,
     Message,
     OffSessionCharge,
     Patient,
     PatientQuery,
+    PatientSearch,
     Payment,
     PaymentPosting,
     PostingReceipt,
@@ -85,6 +87,14 @@ class EHR(Protocol):
 
     async def read_patient(self, patient_id: str) -> Patient:
         """The patient, or ``NotFound``."""
+        ...
+
+    async def search_patients(self, query: PatientSearch) -> Sequence[Patient]:
+        """Patients matching every field of ``query`` (a representative finding a caller), at most
+        ``query.limit``, ordered by family and given name; empty when none.
+
+        .. versionadded:: 0.1
+        """
         ...
 
     async def list_related_persons(self, patient_id: str) -> Sequence[RelatedPerson]:
@@ -235,6 +245,8 @@ class AdapterRegistration:
     factory: AdapterFactory
     config: tuple[ConfigField, ...]
     plugin: str
+    page: GatewayPage | None = None
+    """Payment gateways only: what the payment page must allow and load for this adapter."""
 
 
 @dataclass
@@ -248,12 +260,22 @@ class AdapterRegistry:
     plugin: str
     registrations: list[AdapterRegistration] = field(default_factory=list)
 
-    def add(self, name: str, factory: AdapterFactory, *, config: Sequence[ConfigField] = ()) -> None:
+    def add(
+        self,
+        name: str,
+        factory: AdapterFactory,
+        *,
+        config: Sequence[ConfigField] = (),
+        page: GatewayPage | None = None,
+    ) -> None:
         """Offer an adapter called ``name``, built by ``factory(context)`` once it is chosen.
 
         Adapters a plugin offers for several ports under one name share one ``[adapters.<name>]``
-        section of configuration.
+        section of configuration. A payment gateway whose checkout is an element on the portal's
+        page, or a hosted page on another origin, declares what that page needs in ``page``.
         """
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"adapter name must be letters, digits, - or _, got {name!r}")
-        self.registrations.append(AdapterRegistration(self.port, name, factory, tuple(config), self.plugin))
+        if page is not None and self.port is not Port.GATEWAY:
+            raise ValueError("only a payment gateway declares a page")
+        self.registrations.append(AdapterRegistration(self.port, name, factory, tuple(config), self.plugin, page))

@@ -14,7 +14,7 @@ Each is documented, with the exact signature, in ``sdk/HOOKS.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,29 @@ def carefront_demo_personas() -> Iterable[DemoPersona] | None:
     """
 
 
+@hookspec
+def carefront_code_descriptions(code_system: str, codes: Sequence[str], language: str) -> Mapping[str, str] | None:
+    """Plain-language descriptions of billing codes, for the statement pages and their PDF.
+
+    Called at page time, once per code system for all the codes on one page: answer from memory,
+    without I/O.
+
+    :param code_system: a :class:`carefront_sdk.models.CodeSystem` value: ``"CPT"``, ``"HCPCS"``,
+        ``"REV"`` (charge lines), ``"CARC"``, ``"RARC"`` or ``"CAGC"`` (adjustments); other systems
+        an EHR uses may be asked for too.
+    :param codes: the codes to describe, each once.
+    :param language: the reader's language code ("en", "es"); describe only codes you can describe
+        in that language.
+    :return: code to description for the codes it knows, or None. Answers of all implementations
+        are merged: for each code the first answer in pluggy's call order wins (an implementation
+        marked ``@hookimpl(tryfirst=True)`` is asked before the others). Any plugin's answer wins
+        over the portal's own plain-language baseline (group codes and common CARCs); a code nobody
+        describes shows the EHR's description of the line, or the code itself.
+
+    .. versionadded:: 0.1
+    """
+
+
 # --- Events --------------------------------------------------------------------------------------
 
 
@@ -181,7 +204,8 @@ def carefront_plan_created(event: PlanEvent) -> None:
 
 @hookspec
 def carefront_plan_changed(event: PlanEvent) -> None:
-    """A payment plan changed: amount, day, statements, paused, cancelled, defaulted or completed.
+    """A payment plan changed: amount, day, statements, method, length, paused, resumed, cancelled,
+    defaulted or completed.
 
     :param event: the plan and what changed.
     :return: nothing; every implementation is called.

@@ -25,6 +25,7 @@ __all__ = [
     "CheckoutRequest",
     "ClaimStatus",
     "ClaimStatusRequest",
+    "CodeSystem",
     "Coverage",
     "CoverageChange",
     "CoverageEvent",
@@ -36,6 +37,7 @@ __all__ = [
     "EligibilityRejection",
     "EligibilityRequest",
     "EligibilityResult",
+    "GatewayPage",
     "Health",
     "Location",
     "Message",
@@ -44,6 +46,7 @@ __all__ = [
     "OffSessionCharge",
     "Patient",
     "PatientQuery",
+    "PatientSearch",
     "Payment",
     "PaymentEvent",
     "PaymentPosting",
@@ -131,6 +134,47 @@ class PatientQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientSearch:
+    """What a representative knows about a caller, to find their record (``EHR.search_patients``).
+
+    Every field given must match: ``name`` is a family name, or a given and a family name ("Ana
+    Lopez"), compared without case or extra spaces; ``phone`` compares digits only; the identifiers
+    compare exactly (a statement code without spaces, dashes or case). At least one field is needed.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str | None = None
+    birth_date: date | None = None
+    mrn: str | None = None
+    account_number: str | None = None
+    phone: str | None = None
+    statement_code: str | None = None
+    limit: int = 20
+    """At most this many patients come back."""
+
+    def __post_init__(self) -> None:
+        if not any((self.name, self.birth_date, self.mrn, self.account_number, self.phone, self.statement_code)):
+            raise ValueError("PatientSearch needs at least one field")
+        if self.limit < 1:
+            raise ValueError("PatientSearch.limit must be at least 1")
+
+    @property
+    def name_parts(self) -> tuple[str | None, str]:
+        """(given name or None, family name) of ``name``: its last word is the family name."""
+        words = (self.name or "").split()
+        if len(words) < 2:
+            return None, " ".join(words)
+        return " ".join(words[:-1]), words[-1]
+
+    @property
+    def phone_digits(self) -> str:
+        """The phone's digits, national part only for a US number written with its +1."""
+        digits = "".join(ch for ch in self.phone or "" if ch.isdigit())
+        return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+
+
+@dataclass(frozen=True, slots=True)
 class Patient:
     id: str
     mrn: str
@@ -173,6 +217,21 @@ class RelatedPerson:
 
 
 # --- Statements ----------------------------------------------------------------------------------
+
+
+class CodeSystem(enum.StrEnum):
+    """The code systems of a statement, as ``ChargeLine.code_system`` and the code-description hook name them."""
+
+    CPT = "CPT"
+    HCPCS = "HCPCS"
+    REV = "REV"
+    """UB-04 revenue codes (hospital facility charges)."""
+    CARC = "CARC"
+    """X12 claim adjustment reason codes (``Adjustment.reason_code``)."""
+    RARC = "RARC"
+    """X12 remittance advice remark codes (``Adjustment.remark_codes``)."""
+    CAGC = "CAGC"
+    """X12 claim adjustment group codes (``Adjustment.group_code``): CO, PR, OA, PI."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +447,12 @@ class VisitType:
     instructions: str = ""
     call_phone: str | None = None
     """Whom to call when the visit type cannot be booked online."""
+    typical_charge: Money | None = None
+    """The hospital's usual charge for this visit (its fee schedule), for the patient's pre-visit cost
+    estimate; None when the hospital publishes none."""
+    service_type: str = "30"
+    """The X12 service type code the payer is asked about for the estimate: 98 a professional office
+    visit, PT physical therapy, 4 diagnostic imaging; 30 (health benefit plan coverage) by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,6 +578,49 @@ class Checkout:
     url: str | None = None
     client_secret: str | None = None
     publishable_key: str | None = None
+
+
+CSP_DIRECTIVES = frozenset(
+    {"script-src", "frame-src", "connect-src", "img-src", "style-src", "font-src", "form-action"}
+)
+"""The Content-Security-Policy directives a gateway may widen, on the payment page only."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPage:
+    """What the portal's payment page needs to run a gateway's own element (``CheckoutKind.ELEMENT``),
+    or to send a form to its hosted page on another origin. Declared once, when the adapter is
+    registered: ``registry.add(name, factory, page=GatewayPage(...))``.
+
+    .. versionadded:: 0.1
+    """
+
+    csp: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Extra sources by directive (one of :data:`CSP_DIRECTIVES`), each an ``https://`` origin; the
+    portal allows them on the payment page and nowhere else."""
+    scripts: tuple[str, ...] = ()
+    """Scripts the element page loads, in order: an ``https://`` URL (allowed by ``script-src``), or
+    a file in the plugin's static folder as ``plugins/<plugin>/<file>`` (``carefront_static_dirs``).
+    The page gives them a ``<div id="gateway-element">`` with ``data-client-secret``,
+    ``data-publishable-key``, ``data-reference`` and ``data-return-url``, inside the pay form; a
+    ``<p id="gateway-error" role="alert">`` for the gateway's message, whose ``data-unavailable`` is
+    the portal's own (translated) message for when the element cannot load; and the form's submit
+    button ``hidden``, for the script to show once the element is ready (without JavaScript the page
+    says what to do instead)."""
+
+    def __post_init__(self) -> None:
+        for directive, sources in self.csp.items():
+            if directive not in CSP_DIRECTIVES:
+                raise ValueError(f"GatewayPage.csp: {directive!r} is not one of {sorted(CSP_DIRECTIVES)}")
+            for source in sources:
+                rest = source.removeprefix("https://")
+                if rest == source or not rest or any(char in rest for char in "*'; /"):
+                    raise ValueError(f"GatewayPage.csp[{directive!r}]: {source!r} is not an https:// origin")
+        for script in self.scripts:
+            served = script.split("/", 2)
+            in_plugin = served[0] == "plugins" and len(served) == 3 and all(served) and ".." not in script
+            if not ((script.startswith("https://") and len(script) > len("https://")) or in_plugin):
+                raise ValueError(f"GatewayPage.scripts: {script!r} is neither https:// nor plugins/<plugin>/<file>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,7 +789,8 @@ class PlanEvent:
     plan_id: str
     patient_id: str
     change: str
-    """created, amount_changed, day_changed, statement_added, paused, cancelled, defaulted, completed."""
+    """created, amount_changed, day_changed, statement_added, method_changed, extended, skipped, paused,
+    resumed, cancelled, defaulted, completed."""
     occurred_at: datetime
 
 

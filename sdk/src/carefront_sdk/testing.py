@@ -51,6 +51,7 @@ from carefront_sdk import PROJECT_NAME, hookspecs
 from carefront_sdk.adapters import (
     EHR,
     AdapterContext,
+    AdapterRegistration,
     AdapterRegistry,
     Clearinghouse,
     Notifier,
@@ -84,6 +85,7 @@ from carefront_sdk.models import (
     EligibilityRejection,
     EligibilityRequest,
     EligibilityResult,
+    GatewayPage,
     Health,
     Location,
     Message,
@@ -91,6 +93,7 @@ from carefront_sdk.models import (
     OffSessionCharge,
     Patient,
     PatientQuery,
+    PatientSearch,
     Payment,
     PaymentPosting,
     PaymentStatus,
@@ -397,15 +400,26 @@ def adapter_from_plugin(plugin: object, port: Port, name: str, context: AdapterC
     references allowed) against the fields the plugin declared, and calls the factory with the
     resolved context.
     """
+    registration = _registration(plugin, port, name)
+    config = resolve_config(registration.plugin, registration.config, context.config)
+    return registration.factory(dataclasses.replace(context, name=name, config=config))
+
+
+def _registration(plugin: object, port: Port, name: str) -> AdapterRegistration:
+    """What the plugin's ``carefront_register_<port>`` hook offers under ``name``."""
     manager = _checked_manager(plugin)
     registry = AdapterRegistry(port=port, plugin=_plugin_name(plugin))
     getattr(manager.hook, f"carefront_register_{port.value}")(registry=registry)
     offers = {registration.name: registration for registration in registry.registrations}
     if name not in offers:
         raise LookupError(f"the plugin registers no {port.value} adapter {name!r} (it offers: {sorted(offers)})")
-    registration = offers[name]
-    config = resolve_config(registry.plugin, registration.config, context.config)
-    return registration.factory(dataclasses.replace(context, name=name, config=config))
+    return offers[name]
+
+
+def _static_dirs(plugin: object) -> dict[str, Path]:
+    """The folders the plugin serves under ``/static/plugins/<name>/``, by name."""
+    answers = _checked_manager(plugin).hook.carefront_static_dirs()
+    return {name: Path(folder) for answer in answers if answer for name, folder in answer}
 
 
 # --- Contract machinery ---------------------------------------------------------------------------
@@ -552,6 +566,35 @@ class EHRContract(_Suite):
         patient = _expect(await self._guarded(ehr).read_patient(ehr_sample.patient_id), Patient, "EHR.read_patient()")
         assert patient.id == ehr_sample.patient_id
         assert patient.birth_date == ehr_sample.match.birth_date
+
+    async def test_search_patients_by_each_field(self, ehr: EHR, ehr_sample: EHRSample) -> None:
+        guarded = self._guarded(ehr)
+        patient = await guarded.read_patient(ehr_sample.patient_id)
+        statement = await guarded.read_statement(ehr_sample.statement_id)
+        searches = {
+            "name and birth date": PatientSearch(
+                name=f"{patient.given_name} {patient.family_name}", birth_date=patient.birth_date
+            ),
+            "family name": PatientSearch(name=patient.family_name.upper(), limit=500),
+            "mrn": PatientSearch(mrn=patient.mrn),
+            "account number": PatientSearch(account_number=patient.account_number, limit=500),
+            "statement code": PatientSearch(statement_code=statement.summary.statement_code),
+        }
+        if patient.phone:
+            searches["phone"] = PatientSearch(phone=patient.phone, limit=500)
+        for what, query in searches.items():
+            found = _expect(await guarded.search_patients(query), Sequence[Patient], "EHR.search_patients()")
+            assert ehr_sample.patient_id in [each.id for each in found], f"search_patients by {what} missed the patient"
+            assert len(found) <= query.limit, f"search_patients by {what} returned more than query.limit"
+
+    async def test_search_patients_needs_every_field_to_agree(self, ehr: EHR, ehr_sample: EHRSample) -> None:
+        guarded = self._guarded(ehr)
+        patient = await guarded.read_patient(ehr_sample.patient_id)
+        wrong = PatientSearch(mrn=patient.mrn, birth_date=date(1900, 1, 1))
+        found = _expect(await guarded.search_patients(wrong), Sequence[Patient], "EHR.search_patients()")
+        assert ehr_sample.patient_id not in [each.id for each in found], "a wrong birth date still found the patient"
+        nobody = PatientSearch(mrn=f"no-such-mrn-{uuid.uuid4().hex[:8]}")
+        assert list(await guarded.search_patients(nobody)) == []
 
     async def test_unknown_ids_raise_not_found(self, ehr: EHR) -> None:
         guarded = self._guarded(ehr)
@@ -838,6 +881,12 @@ class GatewaySample:
     sign: Callable[[bytes], Mapping[str, str]]
     """The headers that make a body verify now, as the gateway would sign it."""
     currency: str = "USD"
+    plugin: object | None = None
+    """The plugin (its hooks module) that registers the adapter, with ``adapter_name``: the suite then
+    checks the :class:`~carefront_sdk.models.GatewayPage` it declares. Needed when checkouts are
+    ``kind="element"``: without a page nothing mounts the element."""
+    adapter_name: str | None = None
+    """The name the plugin registers the adapter under (``registry.add(name, ...)``)."""
 
 
 @pytest.mark.asyncio
@@ -990,6 +1039,39 @@ class GatewayContract(_Suite):
             await guarded.parse_webhook(body.replace(b"0", b"1", 1) if b"0" in body else b"{}", headers)
         with pytest.raises(WebhookRejected):
             await guarded.parse_webhook(body, {})
+
+    async def test_an_element_checkout_declares_a_page_that_mounts_it(
+        self, gateway: PaymentGateway, gateway_sample: GatewaySample
+    ) -> None:
+        checkout = await self._guarded(gateway).start_checkout(self._checkout_request(gateway_sample), _key("page"))
+        page = self._declared_page(gateway_sample)
+        if checkout.kind is CheckoutKind.ELEMENT:
+            assert page is not None, (
+                "an element checkout needs a GatewayPage: registry.add(name, factory, page=GatewayPage(...)),"
+                " and GatewaySample(plugin=<hooks module>, adapter_name=<name>) so the suite can check it"
+            )
+            assert page.scripts, "the GatewayPage of an element checkout must list the scripts that mount it"
+
+    async def test_the_declared_page_loads_only_what_it_allows_and_serves(self, gateway_sample: GatewaySample) -> None:
+        page = self._declared_page(gateway_sample)
+        if page is None:
+            pytest.skip("no GatewayPage declared (or GatewaySample names no plugin)")
+        served = _static_dirs(gateway_sample.plugin)
+        allowed = set(page.csp.get("script-src", ()))
+        for script in page.scripts:
+            if script.startswith("https://"):
+                origin = "https://" + script.removeprefix("https://").split("/", 1)[0]
+                assert origin in allowed, f"{script} is loaded, but {origin} is not in the page's script-src"
+                continue
+            _, name, file = script.split("/", 2)  # plugins/<name>/<file>, as GatewayPage checked
+            assert name in served, f"{script}: the plugin serves no static folder {name!r} (carefront_static_dirs)"
+            assert (served[name] / file).is_file(), f"{script}: no file {file!r} in {served[name]}"
+
+    @staticmethod
+    def _declared_page(sample: GatewaySample) -> GatewayPage | None:
+        if sample.plugin is None or sample.adapter_name is None:
+            return None
+        return _registration(sample.plugin, Port.GATEWAY, sample.adapter_name).page
 
 
 # --- Notifier contract ----------------------------------------------------------------------------
@@ -1400,6 +1482,28 @@ class FakeEHR(_Fake):
                 or (query.statement_code is not None and codes.get(query.statement_code.strip().upper()) == patient.id)
             )
         ]
+
+    async def search_patients(self, query: PatientSearch) -> Sequence[Patient]:
+        self._check_up()
+        given, family = query.name_parts
+        codes = {s.summary.statement_code: s.summary.patient_id for s in self.statements.values()}
+
+        def same(a: str, b: str) -> bool:
+            return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+        def fits(patient: Patient) -> bool:
+            return (
+                (not family or same(patient.family_name, family))
+                and (given is None or same(patient.given_name, given))
+                and (query.birth_date is None or patient.birth_date == query.birth_date)
+                and (query.mrn is None or same(query.mrn, patient.mrn))
+                and (query.account_number is None or same(query.account_number, patient.account_number))
+                and (not query.phone or "".join(filter(str.isdigit, patient.phone or "")).endswith(query.phone_digits))
+                and (query.statement_code is None or codes.get(query.statement_code.strip().upper()) == patient.id)
+            )
+
+        found = sorted(filter(fits, self.patients.values()), key=lambda p: (p.family_name, p.given_name, p.id))
+        return found[: query.limit]
 
     async def read_patient(self, patient_id: str) -> Patient:
         return self._patient(patient_id)

@@ -29,6 +29,7 @@ from carefront_sdk.models import (
     Money,
     Patient,
     PatientQuery,
+    PatientSearch,
     PaymentPosting,
     PostingReceipt,
     Provider,
@@ -187,6 +188,73 @@ class FhirEHR:
             )
         ]
         return [await self._patient(resource) for resource in sorted(matched, key=lambda resource: str(resource["id"]))]
+
+    async def search_patients(self, query: PatientSearch) -> Sequence[Patient]:
+        """A Patient search with the fields FHIR searches directly; an account number or statement code
+        first finds the Account's or Invoice's subjects. Names and phones are then compared whole."""
+        given, family = query.name_parts
+        params: list[tuple[str, str]] = [("_count", str(min(query.limit * 5, 500)))]
+        if family:
+            params.append(("family", family))
+        if given:
+            params.append(("given", given))
+        if query.birth_date:
+            params.append(("birthdate", query.birth_date.isoformat()))
+        if query.mrn:
+            params.append(("identifier", f"{self._settings.mrn_system}|{query.mrn.strip()}"))
+        if query.phone:
+            # FHIR matches a phone token as stored; hospitals store E.164, so a US number gets its +1.
+            digits = query.phone_digits
+            params.append(("phone", f"+1{digits}" if len(digits) == 10 else f"+{digits}"))
+        subjects: set[str] | None = None
+        if query.account_number:
+            condition = f"{self._settings.account_system}|{query.account_number.strip()}"
+            subjects = {
+                found
+                for account in await self._fhir.search("Account", [("identifier", condition)])
+                for ref in account.get("subject", [])
+                if (found := mapping.reference_id(ref, "Patient"))
+            }
+        if query.statement_code:
+            condition = f"{self._settings.statement_code_system}|{query.statement_code.strip()}"
+            invoiced = {
+                found
+                for invoice in await self._fhir.search("Invoice", [("identifier", condition)])
+                if (found := mapping.reference_id(invoice.get("subject"), "Patient")) is not None
+            }
+            subjects = invoiced if subjects is None else subjects & invoiced
+        if subjects is not None:
+            if not subjects:
+                return []
+            params.append(("_id", ",".join(sorted(subjects)[:_ID_CHUNK])))
+        candidates = await self._fhir.search("Patient", params)
+
+        def same(a: str, b: str) -> bool:
+            return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+        def named(resource: Resource) -> bool:
+            return not family or any(
+                same(name.get("family", ""), family)
+                and (
+                    given is None
+                    or same(" ".join(name.get("given", [])), given)
+                    or any(same(g, given) for g in name.get("given", []))
+                )
+                for name in resource.get("name", [])
+            )
+
+        def phoned(resource: Resource) -> bool:
+            digits = query.phone_digits[-10:]
+            return not query.phone or any(
+                "".join(ch for ch in str(point.get("value", "")) if ch.isdigit()).endswith(digits)
+                for point in resource.get("telecom", [])
+                if point.get("system") == "phone"
+            )
+
+        matched = [resource for resource in candidates if named(resource) and phoned(resource)]
+        patients = [await self._patient(resource) for resource in matched]
+        patients.sort(key=lambda patient: (patient.family_name.casefold(), patient.given_name.casefold(), patient.id))
+        return patients[: query.limit]
 
     async def read_patient(self, patient_id: str) -> Patient:
         return await self._patient(await self._read("Patient", patient_id, "patient"))
@@ -519,6 +587,7 @@ class FhirEHR:
                 service,
                 online=not online or str(service["id"]) in online,
                 default_minutes=self._settings.default_visit_minutes,
+                currency=self._settings.currency,
             )
             for service in sorted(services, key=lambda service: str(service.get("name", "")))
         )

@@ -5,11 +5,12 @@ The README's "Mapping" section is the prose of this module; keep the two in step
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from carefront_sdk.errors import Unavailable
 from carefront_sdk.models import (
@@ -45,6 +46,10 @@ DUE_DATE_EXTENSION = f"{CARE_FRONT}/StructureDefinition/statement-due-date"
 """Extension on Invoice: ``valueDate``, the day the statement is due."""
 VISIT_DURATION_EXTENSION = f"{CARE_FRONT}/StructureDefinition/visit-duration"
 """Extension on HealthcareService: ``valueDuration`` in minutes (UCUM ``min``)."""
+TYPICAL_CHARGE_EXTENSION = f"{CARE_FRONT}/StructureDefinition/typical-charge"
+"""Extension on HealthcareService: ``valueMoney``, the hospital's usual charge for the visit."""
+SERVICE_TYPE_SYSTEM = "https://x12.org/codes/service-type-codes"
+"""A ``HealthcareService.type`` coding in this system is the X12 service type asked of the payer."""
 GATEWAY_REFERENCE_SYSTEM = f"{CARE_FRONT}/gateway-reference"
 """Identifier.system of the payment gateway's reference on PaymentReconciliation.paymentIdentifier."""
 
@@ -91,7 +96,41 @@ class Unusable(Unavailable):
     """A resource lacks something the portal cannot do without; the detail names the element, never its value."""
 
     def __init__(self, resource: Resource, element: str) -> None:
-        super().__init__(f"fhir: {resource.get('resourceType', 'resource')} lacks a usable {element}")
+        super().__init__(f"fhir: {_kind(resource)} lacks a usable {element}")
+
+
+def _kind(resource: object) -> str:
+    """The resource's type for a log line, whatever the server put there."""
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return kind if isinstance(kind, str) and kind.isalpha() else "resource"
+
+
+class Malformed(Unavailable):
+    """A resource with an element of the wrong JSON type or shape; the detail names the resource type only."""
+
+    def __init__(self, resource: object) -> None:
+        super().__init__(f"fhir: {_kind(resource)} is malformed: an element has the wrong type or shape")
+
+
+_Arguments = ParamSpec("_Arguments")
+_Model = TypeVar("_Model")
+# What reading a JSON value of the wrong type raises: a list where a dict was, a number where a string was.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
+
+
+def _reads_resource(
+    read: Callable[Concatenate[Resource, _Arguments], _Model],
+) -> Callable[Concatenate[Resource, _Arguments], _Model]:
+    """A server's resource of the wrong shape becomes the SDK's Unavailable tier, never a stray exception."""
+
+    @functools.wraps(read)
+    def guarded(resource: Resource, /, *args: _Arguments.args, **kwargs: _Arguments.kwargs) -> _Model:
+        try:
+            return read(resource, *args, **kwargs)
+        except _SHAPE_ERRORS:
+            raise Malformed(resource) from None
+
+    return guarded
 
 
 # --- Elements ------------------------------------------------------------------------------------
@@ -222,6 +261,7 @@ def codes(concept: object) -> list[tuple[str, str]]:
 # --- Patients and proxies ------------------------------------------------------------------------
 
 
+@_reads_resource
 def patient(resource: Resource, *, mrn_system: str, account_number: str) -> Patient:
     given, family = person_name(resource)
     try:
@@ -245,6 +285,7 @@ def patient(resource: Resource, *, mrn_system: str, account_number: str) -> Pati
     )
 
 
+@_reads_resource
 def proxy_access(resource: Resource, relationships: Mapping[str, ProxyAccess]) -> tuple[ProxyAccess, str] | None:
     """The access the first mapped relationship code grants, and that relationship's name; None if none maps."""
     for concept in resource.get("relationship", []):
@@ -256,6 +297,7 @@ def proxy_access(resource: Resource, relationships: Mapping[str, ProxyAccess]) -
     return None
 
 
+@_reads_resource
 def related_person(
     resource: Resource, patient_id: str, access: ProxyAccess, relationship: str, proxy_patient_id: str | None
 ) -> RelatedPerson:
@@ -365,6 +407,7 @@ def adjudications(
     return result
 
 
+@_reads_resource
 def charge_service_date(charge: Resource, zone: tzinfo) -> date | None:
     served = charge.get("occurrenceDateTime") or charge.get("occurrencePeriod", {}).get("start")
     try:
@@ -373,6 +416,7 @@ def charge_service_date(charge: Resource, zone: tzinfo) -> date | None:
         return None
 
 
+@_reads_resource
 def charge_code(charge: Resource) -> tuple[str, str]:
     """(code, code system name) of a ChargeItem, preferring CPT, then HCPCS, then revenue codes."""
     found = dict(
@@ -394,6 +438,7 @@ def charged_amount(line_item: Mapping[str, Any], charge: Resource, invoice: Reso
     raise Unusable(invoice, "lineItem.priceComponent of type base")
 
 
+@_reads_resource
 def charge_line(
     charge: Resource,
     *,
@@ -429,6 +474,7 @@ def charge_line(
     )
 
 
+@_reads_resource
 def due_date(invoice: Resource, issued_on: date, due_days: int) -> date:
     for extension in invoice.get("extension", []):
         if extension.get("url") == DUE_DATE_EXTENSION and isinstance(extension.get("valueDate"), str):
@@ -439,16 +485,19 @@ def due_date(invoice: Resource, issued_on: date, due_days: int) -> date:
 # --- Coverage ------------------------------------------------------------------------------------
 
 
+@_reads_resource
 def coverage_rank(resource: Resource) -> CoverageRank | None:
     """Coverage.order 1 is primary and 2 secondary (no order: primary); later orders are not shown."""
     order = resource.get("order", 1)
     return {1: CoverageRank.PRIMARY, 2: CoverageRank.SECONDARY}.get(order)
 
 
+@_reads_resource
 def coverage_class(resource: Resource, kind: str) -> Mapping[str, Any] | None:
     return next((item for item in resource.get("class", []) if (COVERAGE_CLASS, kind) in codes(item.get("type"))), None)
 
 
+@_reads_resource
 def member_id(resource: Resource) -> str:
     for item in resource.get("identifier", []):
         if MEMBER_ID_TYPE in codes(item.get("type")) and item.get("value"):
@@ -509,13 +558,26 @@ def coverage_resource(change: CoverageChange, *, payer_id_system: str, key_ident
 # --- Scheduling ----------------------------------------------------------------------------------
 
 
-def visit_type(resource: Resource, *, online: bool, default_minutes: int) -> VisitType:
+@_reads_resource
+def visit_type(resource: Resource, *, online: bool, default_minutes: int, currency: str) -> VisitType:
     minutes = default_minutes
+    typical_charge = None
     for extension in resource.get("extension", []):
         duration = extension.get("valueDuration")
         if extension.get("url") == VISIT_DURATION_EXTENSION and isinstance(duration, dict):
             value = Decimal(duration.get("value", default_minutes))
             minutes = int(value * 60) if duration.get("code") == "h" else int(value)
+        if extension.get("url") == TYPICAL_CHARGE_EXTENSION:
+            typical_charge = money(extension.get("valueMoney"), currency, resource, "extension:typical-charge")
+    service_type = next(
+        (
+            code
+            for concept in resource.get("type", [])
+            for system, code in codes(concept)
+            if system == SERVICE_TYPE_SYSTEM
+        ),
+        "30",
+    )
     return VisitType(
         id=str(resource["id"]),
         name=str(resource.get("name", "")),
@@ -523,9 +585,12 @@ def visit_type(resource: Resource, *, online: bool, default_minutes: int) -> Vis
         bookable_online=online,
         instructions=str(resource.get("extraDetails", "")),
         call_phone=telecom(resource, "phone"),
+        typical_charge=typical_charge,
+        service_type=service_type,
     )
 
 
+@_reads_resource
 def location(resource: Resource) -> Location:
     return Location(
         id=str(resource["id"]),
@@ -544,6 +609,7 @@ class Actors:
     visit_type_id: str
 
 
+@_reads_resource
 def schedule_actors(schedule: Resource) -> Actors:
     actors = schedule.get("actor", [])
 
@@ -553,6 +619,7 @@ def schedule_actors(schedule: Resource) -> Actors:
     return Actors(first("Practitioner"), first("Location"), first("HealthcareService"))
 
 
+@_reads_resource
 def slot(resource: Resource, actors: Actors) -> Slot:
     try:
         starts, ends = parse_instant(resource.get("start")), parse_instant(resource.get("end"))
@@ -573,6 +640,7 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return datetime.combine(day, time(), tzinfo=zone), datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
 
 
+@_reads_resource
 def appointment(resource: Resource) -> Appointment:
     def participant(kind: str) -> str:
         for item in resource.get("participant", []):

@@ -24,6 +24,7 @@ from carefront_sdk.models import (
     Money,
     Patient,
     PatientQuery,
+    PatientSearch,
     PaymentPosting,
     PostingReceipt,
     Provider,
@@ -142,7 +143,16 @@ class _Catalog:
 
 def _load_catalog(db: sqlite3.Connection) -> _Catalog:
     visit_types = [
-        VisitType(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+        VisitType(
+            row[0],
+            row[1],
+            row[2],
+            bool(row[3]),
+            row[4],
+            row[5],
+            typical_charge=Money(schedule.FEES[row[0]][0]) if row[0] in schedule.FEES else None,
+            service_type=schedule.FEES[row[0]][1] if row[0] in schedule.FEES else "30",
+        )
         for row in db.execute(
             "SELECT id, name, duration_minutes, bookable_online, instructions, call_phone FROM visit_types "
             "ORDER BY position"
@@ -284,6 +294,42 @@ class SandboxEHR(SandboxAdapter):
             return matches
 
         return await self._store.read(work)
+
+    async def search_patients(self, query: PatientSearch) -> Sequence[Patient]:
+        """Patients matching every field given; names compare as ``name_key`` does (no case, no extra spaces)."""
+        await self._pause()
+        conditions: list[str] = []
+        values: list[str | int] = []
+        given, family = query.name_parts
+        if family:
+            family_key = " ".join(family.split()).casefold()
+            if given:
+                conditions.append("name_key = ?")
+                values.append(f"{family_key}|{' '.join(given.split()).casefold()}")
+            else:
+                conditions.append("substr(name_key, 1, ?) = ?")
+                values += [len(family_key) + 1, f"{family_key}|"]
+        if query.birth_date:
+            conditions.append("birth_date = ?")
+            values.append(query.birth_date.isoformat())
+        if query.mrn:
+            conditions.append("mrn = ?")
+            values.append(query.mrn.strip())
+        if query.account_number:
+            conditions.append("account_number = ?")
+            values.append(query.account_number.strip())
+        if query.phone:
+            conditions.append("substr(phone, -10) = ?")
+            values.append(query.phone_digits[-10:])
+        if query.statement_code:
+            conditions.append("id IN (SELECT patient_id FROM statements WHERE statement_code = ?)")
+            values.append(normalize_code(query.statement_code))
+        sql = (
+            f"SELECT {_PATIENT} FROM patients WHERE {' AND '.join(conditions)} "  # noqa: S608 (fixed fragments; values bound)
+            "ORDER BY family_name, given_name, id LIMIT ?"
+        )
+        rows = await self._store.read(lambda db: db.execute(sql, (*values, query.limit)).fetchall())
+        return [_patient(row) for row in rows]
 
     async def read_patient(self, patient_id: str) -> Patient:
         await self._pause()

@@ -1,8 +1,9 @@
-"""The sandbox's hook implementations: four adapters, its pages and templates, and demo personas."""
+"""The sandbox's hook implementations: four adapters, its pages and templates, demo personas, and what its
+billing codes mean."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from carefront_sdk import hookimpl
 from carefront_sdk.adapters import AdapterRegistry
 from carefront_sdk.models import DemoPersona
 
-from carefront_sandbox import oidc, routes
+from carefront_sandbox import descriptions, oidc, routes
 from carefront_sandbox.base import FIELDS, PLUGIN
 from carefront_sandbox.clearinghouse import make_clearinghouse
 from carefront_sandbox.ehr import make_ehr
@@ -21,6 +22,7 @@ from carefront_sandbox.store import live_stores
 
 __all__ = [
     "TEMPLATES",
+    "carefront_code_descriptions",
     "carefront_demo_personas",
     "carefront_register_clearinghouse",
     "carefront_register_ehr",
@@ -69,3 +71,8 @@ def carefront_demo_personas() -> Iterable[DemoPersona]:
     """The personas of the sandbox file in use (the latest opened), or of the default seed before one is."""
     stores = live_stores()
     return demo_personas(stores[-1].seed if stores else _DEFAULT_SEED)
+
+
+@hookimpl
+def carefront_code_descriptions(code_system: str, codes: Sequence[str], language: str) -> Mapping[str, str] | None:
+    return descriptions.describe_codes(code_system, codes, language)

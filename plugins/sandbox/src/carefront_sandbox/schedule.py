@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 __all__ = [
     "BOOKING_WINDOW_DAYS",
     "CELL_MINUTES",
+    "FEES",
     "MINIMUM_NOTICE",
     "cell_key",
     "cells_of",
@@ -34,6 +35,23 @@ BOOKING_WINDOW_DAYS = 56
 MINIMUM_NOTICE = timedelta(hours=1)
 """A slot starting sooner than this is no longer offered."""
 _BLOCKS = ((time(8, 0), time(12, 0)), (time(13, 0), time(17, 0)))
+
+FEES: dict[str, tuple[int, str]] = {
+    "vt-follow-up": (15_500, "98"),
+    "vt-sick": (15_500, "98"),
+    "vt-new-patient": (24_500, "98"),
+    "vt-physical": (27_500, "98"),
+    "vt-well-child": (21_000, "98"),
+    "vt-skin-check": (18_500, "98"),
+    "vt-pt": (16_500, "PT"),
+    "vt-mammogram": (32_000, "4"),
+    "vt-mri": (210_000, "4"),
+    "vt-colonoscopy": (285_000, "30"),
+    "vt-surgery-consult": (29_500, "98"),
+    "vt-cardiology-new": (34_500, "98"),
+}
+"""The sandbox hospital's fee schedule: each visit type's usual charge in cents (USD) and the X12
+service type a payer is asked about for the patient's estimate."""
 _TAKEN_OUTSIDE_PERCENT = 40
 
 

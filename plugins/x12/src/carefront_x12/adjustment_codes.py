@@ -9,9 +9,21 @@ page should then show the code itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from carefront_sdk.models import CodeSystem
+
 from carefront_x12.codes import Meaning
 
-__all__ = ["CARC", "GROUP_CODES", "RARC", "explain_adjustment", "explain_carc", "explain_rarc"]
+__all__ = [
+    "CARC",
+    "GROUP_CODES",
+    "RARC",
+    "describe_codes",
+    "explain_adjustment",
+    "explain_carc",
+    "explain_rarc",
+]
 
 # CAS01 claim adjustment group codes.
 GROUP_CODES: dict[str, Meaning] = {
@@ -172,3 +184,22 @@ def explain_adjustment(group_code: str, reason_code: str) -> str:
         return reason
     group = GROUP_CODES.get(group_code)
     return group.plain if group else f"Adjustment {group_code}-{reason_code}."
+
+
+_BY_SYSTEM: dict[str, dict[str, Meaning]] = {
+    CodeSystem.CAGC: GROUP_CODES,
+    CodeSystem.CARC: CARC,
+    CodeSystem.RARC: RARC,
+}
+
+
+def describe_codes(code_system: str, codes: Sequence[str], language: str) -> Mapping[str, str] | None:
+    """The plain-language explanations of the adjustment codes asked for, in English only.
+
+    The code lists are published in English; for another language the portal's own translated
+    baseline (and the code itself) is a better answer than English text on a Spanish page.
+    """
+    meanings = _BY_SYSTEM.get(code_system)
+    if meanings is None or language != "en":
+        return None
+    return {code: meanings[code.strip()].plain for code in codes if code.strip() in meanings}
