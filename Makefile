@@ -1,6 +1,7 @@
 # make demo   run the sandbox hospital at http://127.0.0.1:8000
 # make test   the whole suite, on SQLite and PostgreSQL 15, browser tests included
 # make lint   the checks tests/unit/test_quality.py runs, on their own
+# make bench  measure pages against PROMISES.md's budgets (ARGS="--size 100000" for the target scale)
 # make fmt    format and fix what ruff can
 # ARGS=...    extra arguments for `carefront demo` or pytest, e.g. make test ARGS="--database sqlite -x"
 
@@ -8,7 +9,7 @@
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: demo test lint fmt
+.PHONY: demo test lint fmt bench
 
 demo:
 	bash .ci/bootstrap python
@@ -29,3 +30,7 @@ fmt:
 	bash .ci/bootstrap python
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+bench:
+	bash .ci/bootstrap bench
+	$(RUN) python -m bench $(ARGS)

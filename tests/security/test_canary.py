@@ -8,8 +8,8 @@ whose file name carries the canaries, a payment with the card, the receipt, the 
 record of every logger (message and arguments), every URL requested or redirected to, the audit
 log's rows, and the card photo files at rest with their names are searched: no canary may appear.
 
-Not yet covered here (see tests/e2e for browser storage): a browser run that also searches
-localStorage, sessionStorage and cookies.
+tests/e2e/test_canary_storage.py runs the same patient in Chromium and searches the browser's
+URLs, localStorage, sessionStorage and cookies.
 """
 
 from __future__ import annotations
