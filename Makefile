@@ -1,6 +1,7 @@
 # make demo   run the sandbox hospital at http://127.0.0.1:8000
 # make test   the whole suite, on SQLite and PostgreSQL 15, browser tests included
 # make lint   the checks tests/unit/test_quality.py runs, on their own
+# make fuzz   schemathesis with 500 examples of every operation, on SQLite and PostgreSQL (~35 min)
 # make bench  measure pages against PROMISES.md's budgets (ARGS="--size 100000" for the target scale)
 # make fmt    format and fix what ruff can
 # ARGS=...    extra arguments for `carefront demo` or pytest, e.g. make test ARGS="--database sqlite -x"
@@ -9,7 +10,7 @@
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: demo test lint fmt bench
+.PHONY: demo test lint fmt bench fuzz
 
 demo:
 	bash .ci/bootstrap python
@@ -34,3 +35,7 @@ fmt:
 bench:
 	bash .ci/bootstrap bench
 	$(RUN) python -m bench $(ARGS)
+
+fuzz:
+	bash .ci/bootstrap
+	CAREFRONT_FUZZ_EXAMPLES=500 $(RUN) pytest tests/scans/test_schemathesis.py $(ARGS)

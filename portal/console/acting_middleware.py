@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from carefront_sdk.errors import NotFound, Unavailable
-from litestar.datastructures import MutableScopeHeaders
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.plugins.htmx import HTMXHeaders, HTMXRequest
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 
 from portal.audit.access import who
 from portal.audit.log import Auditor, Entry
@@ -48,6 +49,10 @@ def acting_middleware(app: ASGIApp) -> ASGIApp:
         state[PATIENT_NAME] = await _name(scope["app"].state["plugin_host"], str(current.acting_for))
         request = HTMXRequest(scope, receive)
         if request.htmx and not request.htmx.boosted:
+            # The status line is appended to the body, which must then not come compressed (a
+            # partial is small: a few KiB either way).
+            scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
+            ScopeState.from_scope(scope).headers = Headers(scope["headers"])  # Litestar caches them per request
             await app(scope, receive, _with_status_line(scope, send, current))
         else:
             await app(scope, receive, send)

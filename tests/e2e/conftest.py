@@ -28,6 +28,7 @@ from portal.settings import Settings
 
 HERE = Path(__file__).parent
 SCREENSHOTS = HERE / "screenshots"
+IN_CI = os.environ.get("CI") == "true"
 AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 CHROMIUM = "/usr/bin/chromium"
@@ -243,8 +244,9 @@ def check_page(page: Page, viewport: str, page_problems: list[str], request: pyt
         nonlocal shots
         await page.wait_for_load_state("load")
         shots += 1
-        SCREENSHOTS.mkdir(exist_ok=True)
-        await page.screenshot(path=SCREENSHOTS / f"{test_name}-{viewport}-{shots}.png", full_page=True)
+        if not IN_CI:  # screenshots are for people to look at; CI has nobody looking and 20 minutes
+            SCREENSHOTS.mkdir(exist_ok=True)
+            await page.screenshot(path=SCREENSHOTS / f"{test_name}-{viewport}-{shots}.png", full_page=True)
         await assert_no_axe_violations(page)
         await assert_no_horizontal_scroll(page, NARROWEST_PHONE if viewport == "phone" else 1280)
         assert not page_problems, "\n".join(page_problems)

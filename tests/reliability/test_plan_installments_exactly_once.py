@@ -143,7 +143,8 @@ async def setting_up(worker_environ, plugin_path):
     environ = dict(worker_environ)
     environ |= {
         "CAREFRONT_PLUGINS": "sandbox,crashtest",
-        "PYTHONPATH": os.pathsep.join([str(plugin_path), *sys.path]),
+        # The venv's own packages need no path; a whole test session's sys.path can outgrow an env var.
+        "PYTHONPATH": str(plugin_path),
         "CAREFRONT_LOG_LEVEL": "WARNING",
     }
     settings = replace(Settings.load(environ), ports={}, plugins_allow=("sandbox",))

@@ -211,7 +211,10 @@ async def test_no_canary_in_logs_urls_audit_or_files_at_rest(app, logs):
     problems = {
         "logs": found_in("\n".join(logs.lines), planted),
         "URLs": found_in("\n".join(urls), planted),
-        "audit log": found_in(repr(await AuditEvent.select().run()), planted),
+        # Without the row ids: the 4,242nd row of a long run is no card number.
+        "audit log": found_in(
+            repr(await AuditEvent.select(*AuditEvent.all_columns(exclude=[AuditEvent.id])).run()), planted
+        ),
     }
     for path in (settings.data_dir / card_photos.FOLDER).rglob("*"):
         problems.setdefault("card photo files", []).extend(found_in(path.name, planted))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -111,3 +112,14 @@ def test_worker_runs_until_told_to_stop(environ):
         assert worker.wait(timeout=30) == 0
     finally:
         worker.kill()
+
+
+def test_database_drivers_never_log_statements_even_at_debug(environ, monkeypatch):
+    """At DEBUG, aiosqlite and asyncpg would log each statement's parameters: patients' data (PROMISES.md 18)."""
+    drivers = ("aiosqlite", "asyncpg", "piccolo")
+    monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)  # as CAREFRONT_LOG_LEVEL=DEBUG leaves it
+    for driver in drivers:
+        monkeypatch.setattr(logging.getLogger(driver), "level", logging.NOTSET)
+    result = run({**environ, "CAREFRONT_LOG_LEVEL": "DEBUG"}, "migrate")
+    assert result.exit_code == 0, result.output
+    assert all(logging.getLogger(driver).getEffectiveLevel() == logging.INFO for driver in drivers)
