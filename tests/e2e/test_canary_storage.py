@@ -14,9 +14,12 @@ from playwright.async_api import Page
 
 from portal.settings import Settings
 from tests.e2e.test_proxy_switch import PARENT_ACCOUNT as ACCOUNT
-from tests.security.test_canary import SANDBOX_KEY, canaries, found_in, plant
+from tests.security.test_canary import canaries, found_in, plant
 
 PASSWORD = "canary sings at dawn"
+E2E_KEY = 12
+"""The sandbox patient who carries the canaries here: one no other browser test signs in as (they use
+the demo personas, 1 to 5, and patients from 21 up)."""
 PLANTED: dict[Path, dict[str, str]] = {}
 """The phone and desktop runs share one server: the canaries are planted once per server."""
 
@@ -24,10 +27,10 @@ PLANTED: dict[Path, dict[str, str]] = {}
 def planted_patient(server: Settings, portal_environ: Callable[..., dict[str, str]]) -> dict[str, str]:
     if server.data_dir not in PLANTED:
         values = canaries()
-        plant(next(server.data_dir.glob("sandbox-*.sqlite3")), values)
+        plant(next(server.data_dir.glob("sandbox-*.sqlite3")), values, E2E_KEY)
         environ = portal_environ(server.database_url, server.data_dir, server.public_url)
         arguments = [
-            format_id("pt", SANDBOX_KEY),
+            format_id("pt", E2E_KEY),
             values["email"],
             values["given name"],
             values["family name"],

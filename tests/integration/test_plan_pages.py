@@ -15,6 +15,7 @@ from carefront_sandbox.gateway import TEST_CARDS
 from portal import jobs
 from portal.audit.tables import AuditEvent
 from portal.identity import accounts
+from portal.identity.tables import Account
 from portal.payments.tables import PaymentAttempt
 from portal.plans import agreements
 from portal.plans.agreements import Actor
@@ -25,7 +26,8 @@ TOKEN = re.compile(r'name="token" value="([^"]+)"')
 
 
 async def patient_with_balance(app) -> str:
-    """A sandbox patient who owes something and never had a plan (tests share one database)."""
+    """A sandbox patient who owes something and whom no other test touched: no plan, no portal account,
+    no payment (tests share one database)."""
     host = app.state["plugin_host"]
     path = next(host.settings.data_dir.glob("sandbox-*.sqlite3"))
     with closing(sqlite3.connect(path)) as db:
@@ -34,7 +36,11 @@ async def patient_with_balance(app) -> str:
         ).fetchall()
     for key in random.sample([row[0] for row in rows], len(rows)):
         patient = f"pt-{key}"
-        if not await PaymentPlan.exists().where(PaymentPlan.patient_id == patient):
+        if not (
+            await PaymentPlan.exists().where(PaymentPlan.patient_id == patient)
+            or await Account.exists().where(Account.patient_id == patient)
+            or await PaymentAttempt.exists().where(PaymentAttempt.patient_id == patient)
+        ):
             return patient
     raise AssertionError("no sandbox patient without a plan is left")
 

@@ -61,26 +61,26 @@ def canaries() -> dict[str, str]:
     }
 
 
-def plant(sandbox: Path, planted: dict[str, str]) -> None:
-    """Write the canaries into the sandbox hospital's own rows for patient ``SANDBOX_KEY``."""
+def plant(sandbox: Path, planted: dict[str, str], key: int = SANDBOX_KEY) -> None:
+    """Write the canaries into the sandbox hospital's own rows for patient ``key``."""
     with closing(sqlite3.connect(sandbox)) as db, db:
         db.execute(
             "UPDATE patients SET given_name = ?, family_name = ?, mrn = ?, account_number = ?, email = ?,"
             " phone = ?, address = ? WHERE id = ?",
             (planted["given name"], planted["family name"], planted["MRN"], planted["account number"],
-             planted["email"], planted["phone"], planted["address"], SANDBOX_KEY),
+             planted["email"], planted["phone"], planted["address"], key),
         )  # fmt: skip
         db.execute(
-            "UPDATE statements SET account_number = ? WHERE patient_id = ?", (planted["account number"], SANDBOX_KEY)
+            "UPDATE statements SET account_number = ? WHERE patient_id = ?", (planted["account number"], key)
         )
         newest = db.execute(
-            "SELECT id FROM statements WHERE patient_id = ? ORDER BY issued_on DESC LIMIT 1", (SANDBOX_KEY,)
+            "SELECT id FROM statements WHERE patient_id = ? ORDER BY issued_on DESC LIMIT 1", (key,)
         ).fetchone()
         db.execute("UPDATE statements SET statement_code = ? WHERE id = ?", (planted["statement code"], newest[0]))
         db.execute(
             "UPDATE coverages SET member_id = ?, group_number = ?, subscriber_name = ? WHERE patient_id = ?",
             (planted["member ID"], planted["group number"], f"{planted['given name']} {planted['family name']}",
-             SANDBOX_KEY),
+             key),
         )  # fmt: skip
 
 
