@@ -70,9 +70,7 @@ def plant(sandbox: Path, planted: dict[str, str], key: int = SANDBOX_KEY) -> Non
             (planted["given name"], planted["family name"], planted["MRN"], planted["account number"],
              planted["email"], planted["phone"], planted["address"], key),
         )  # fmt: skip
-        db.execute(
-            "UPDATE statements SET account_number = ? WHERE patient_id = ?", (planted["account number"], key)
-        )
+        db.execute("UPDATE statements SET account_number = ? WHERE patient_id = ?", (planted["account number"], key))
         newest = db.execute(
             "SELECT id FROM statements WHERE patient_id = ? ORDER BY issued_on DESC LIMIT 1", (key,)
         ).fetchone()
