@@ -14,6 +14,8 @@ from litestar.config.app import AppConfig
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.compression import CompressionMiddleware
 from litestar.plugins import InitPlugin
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -29,6 +31,7 @@ from portal.console.acting_middleware import acting_middleware
 from portal.console.routes import ROUTES as CONSOLE_ROUTES
 from portal.coverage.payers import directory_for
 from portal.coverage.routes import ROUTES as COVERAGE_ROUTES
+from portal.csrf import csrf_protection
 from portal.home.page import ROUTES as HOME_ROUTES
 from portal.i18n import I18n
 from portal.identity.routes import ROUTES as IDENTITY_ROUTES
@@ -128,19 +131,27 @@ class CarefrontPlugin(InitPlugin):
                 exclude=COOKIELESS_PATHS,
             ).middleware
         )
-        # Inside the session middleware: it ends acting past its time and banners htmx partials.
-        app_config.middleware.append(acting_middleware)
-        app_config.csrf_config = CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name=CSRF_COOKIE,
-            cookie_secure=True,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-            exclude=COOKIELESS_PATHS,
-        )
         # Brotli, else gzip (PROMISES.md budgets: 30 KiB a first load). No BREACH oracle: the cookies
         # are SameSite=Lax, so another site's requests come without the session and its secrets.
-        app_config.compression_config = CompressionConfig(backend="brotli", brotli_gzip_fallback=True)
+        # Declared as middleware, not as ``compression_config`` (which Litestar runs inside every
+        # middleware), so it compresses what the acting middleware below adds to htmx partials.
+        compression = CompressionConfig(backend="brotli", brotli_gzip_fallback=True)
+        app_config.middleware.append(DefineMiddleware(CompressionMiddleware, config=compression))
+        # Inside the session middleware: it ends acting past its time and banners htmx partials.
+        app_config.middleware.append(acting_middleware)
+        # Innermost, where Litestar's own ``csrf_config`` would put it (portal/csrf.py says why not that).
+        app_config.middleware.append(
+            csrf_protection(
+                CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name=CSRF_COOKIE,
+                    cookie_secure=True,
+                    cookie_httponly=True,
+                    cookie_samesite="lax",
+                    exclude=COOKIELESS_PATHS,
+                )
+            )
+        )
         app_config.template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(self._environment()))
         app_config.lifespan.append(self._database_lifespan)
         # A wrong payers.toml stops start-up with what is wrong, as a wrong setting does.

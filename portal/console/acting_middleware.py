@@ -5,25 +5,26 @@ Runs inside the session middleware, on every request of a session that acts as a
 - past its end (``[console] acting_minutes``, 30 at most; PROMISES.md 7) the acting ends before the
   request is served: the record and the audit log say it expired, the session gets a new key with the
   staff identity only (PROMISES.md 3), and the browser goes back to the console's page of the patient;
-- otherwise the minutes left and the patient's name go on ``request.state`` for the banner (templates/console/acting_banner.html,
+- otherwise the minutes left and the patient's name (from the patient snapshot: the EHR is asked at
+  most once in 30 seconds) go on ``request.state`` for the banner (templates/console/acting_banner.html,
   in base.html), and an htmx partial gets the banner's status line appended as an ``hx-swap-oob``
-  element, so no partial ever shows a patient's data without it.
+  element, so no partial ever shows a patient's data without it. It runs inside the compression
+  middleware (portal/app.py), so a partial goes out compressed with its status line.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from carefront_sdk.errors import NotFound, Unavailable
-from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.datastructures import MutableScopeHeaders
 from litestar.plugins.htmx import HTMXHeaders, HTMXRequest
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
 
 from portal.audit.access import who
 from portal.audit.log import Auditor, Entry
 from portal.console import acting
 from portal.identity import sessions
+from portal.identity.acting_for import patient_name
 from portal.identity.sessions import Viewer
 
 MINUTES_LEFT = "acting_minutes_left"
@@ -46,13 +47,9 @@ def acting_middleware(app: ASGIApp) -> ASGIApp:
             return
         state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
         state[MINUTES_LEFT] = acting.minutes_left(current.acting_until, now)
-        state[PATIENT_NAME] = await _name(scope["app"].state["plugin_host"], str(current.acting_for))
+        state[PATIENT_NAME] = await patient_name(scope["app"].state["plugin_host"], str(current.acting_for))
         request = HTMXRequest(scope, receive)
         if request.htmx and not request.htmx.boosted:
-            # The status line is appended to the body, which must then not come compressed (a
-            # partial is small: a few KiB either way).
-            scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
-            ScopeState.from_scope(scope).headers = Headers(scope["headers"])  # Litestar caches them per request
             await app(scope, receive, _with_status_line(scope, send, current))
         else:
             await app(scope, receive, send)
@@ -87,14 +84,6 @@ async def _expire(scope: Scope, send: Send, current: Viewer, now: Any) -> None:
         headers.append((b"location", target.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _name(plugin_host: Any, patient_id: str) -> str | None:
-    try:
-        patient = await plugin_host.ehr.read_patient(patient_id)
-    except (NotFound, Unavailable):
-        return None
-    return f"{patient.given_name} {patient.family_name}"
 
 
 def _with_status_line(scope: Scope, send: Send, current: Viewer) -> Send:

@@ -19,6 +19,10 @@ The session says whom the account acts for (``acting_for``) and with what ``acce
 checks that the grant behind it is still live, so a revoked proxy is refused on their very next
 request, and puts the patient's name on ``request.state`` for the "You are viewing" banner
 (templates/identity/proxies/acting_banner.html).
+
+Both banners (this one, and the one staff see while acting as a patient:
+portal/console/acting_middleware.py) take the name from :func:`patient_name`, which reads the patient
+snapshot: the EHR is asked at most once in 30 seconds, not on every request.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 
 from carefront_sdk.errors import NotFound, Unavailable
+from carefront_sdk.models import Patient
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -37,6 +42,7 @@ from portal.access import ACTING_ROLES
 from portal.identity.proxies import grant_is_live
 from portal.identity.sessions import Access, Realm, Viewer, viewer
 from portal.plugin_host import PluginHost
+from portal.snapshots.service import read_through
 
 BANNER_STATE = "acting_for"
 """The ``request.state`` key the banner reads: an :class:`ActingFor`, set only for proxies."""
@@ -77,13 +83,28 @@ async def acting_for_allowed(request: Request, plugin_host: NamedDependency[Plug
         str(current.account_id), current.acting_for, current.access
     ):
         raise PermissionDeniedException("That account is no longer shared with you.")
-    try:
-        patient = await plugin_host.ehr.read_patient(current.acting_for)
-        name: str | None = f"{patient.given_name} {patient.family_name}"
-    except (NotFound, Unavailable):
-        name = None
-    request.state[BANNER_STATE] = ActingFor(name, current.access)
+    request.state[BANNER_STATE] = ActingFor(await patient_name(plugin_host, current.acting_for), current.access)
     return current
+
+
+def patient_key(patient_id: str) -> str:
+    """The snapshot key of the patient's own record."""
+    return f"patient:{patient_id}"
+
+
+async def patient_name(plugin_host: PluginHost, patient_id: str) -> str | None:
+    """The patient's name for a banner, from the patient snapshot (the EHR is asked when it is over 30 s old).
+
+    None when the EHR does not know the patient, or is down with no copy kept: a banner then says
+    "someone else's account" rather than failing the page.
+    """
+    try:
+        read = await read_through(
+            patient_key(patient_id), Patient, lambda: plugin_host.ehr.read_patient(patient_id), now=plugin_host.clock()
+        )
+    except (NotFound, Unavailable):
+        return None
+    return f"{read.value.given_name} {read.value.family_name}"
 
 
 def _is_uuid(text: str | None) -> bool:

@@ -17,7 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
@@ -169,7 +169,7 @@ class PayController(Controller):
         viewer: NamedDependency[Viewer],
         plugin_host: NamedDependency[PluginHost],
         settings: NamedDependency[Settings],
-        statement: str | None = None,
+        statement: FromQuery[str | None] = None,
     ) -> Template:
         """The pay form: the whole balance, one statement's, or another amount."""
         statement_id = viewer.statement_id if _is_guest(viewer) else statement or None
@@ -274,7 +274,7 @@ class PayController(Controller):
         plugin_host: NamedDependency[PluginHost],
         settings: NamedDependency[Settings],
         payment_id: FromPath[str],
-        cancelled: str | None = None,
+        cancelled: FromQuery[str | None] = None,
     ) -> Template | Redirect:
         """Back from the gateway: read the payment there and settle the attempt (or find it settled)."""
         attempt = _owns(viewer, await attempts.find(payment_id))

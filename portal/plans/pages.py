@@ -17,7 +17,7 @@ from carefront_sdk.errors import NotFound, Refused, Unavailable
 from carefront_sdk.models import Money, SaveMethodRequest
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 
@@ -319,7 +319,7 @@ class PlanController(Controller):
         plugin_host: NamedDependency[PluginHost],
         settings: NamedDependency[Settings],
         plan_id: FromPath[str],
-        done: str | None = None,
+        done: FromQuery[str | None] = None,
     ) -> Template:
         plan = await agreements.plan_of(_patient(viewer), plan_id)
         await record_access(request, "plan.read", plan_id)
@@ -347,7 +347,7 @@ class PlanController(Controller):
         viewer: NamedDependency[Viewer],
         plugin_host: NamedDependency[PluginHost],
         plan_id: FromPath[str],
-        checkout: str | None = None,
+        checkout: FromQuery[str | None] = None,
     ) -> Redirect:
         """Back from the gateway: keep the saved card if the page saved one for this plan."""
         plan = await agreements.plan_of(_patient(viewer), plan_id)
@@ -486,7 +486,7 @@ class PlanController(Controller):
         plugin_host: NamedDependency[PluginHost],
         settings: NamedDependency[Settings],
         plan_id: FromPath[str],
-        checkout: str | None = None,
+        checkout: FromQuery[str | None] = None,
     ) -> Template | Redirect:
         """Back from the gateway's page: the installment is paid, or the page says why not."""
         plan = await agreements.plan_of(_patient(viewer), plan_id)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from carefront_sdk.errors import NotFound, Refused
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
@@ -51,7 +51,11 @@ class StaffPlanController(Controller):
 
     @get("/{plan_id:str}", name="console-plan")
     async def plan_page(
-        self, request: HTMXRequest, settings: NamedDependency[Settings], plan_id: FromPath[str], done: str | None = None
+        self,
+        request: HTMXRequest,
+        settings: NamedDependency[Settings],
+        plan_id: FromPath[str],
+        done: FromQuery[str | None] = None,
     ) -> Template:
         plan = await agreements.find_plan(plan_id)
         if plan is None:

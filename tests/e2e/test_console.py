@@ -111,6 +111,24 @@ async def test_a_representative_acts_as_a_caller_and_the_patient_sees_it(
         await visit(path)
         await expect(banner).to_be_visible()
 
+    # An htmx partial while acting comes compressed, and its status line keeps the banner current.
+    await visit("/questions/new")
+    await page.get_by_label("Something else").check()
+    await page.get_by_role("textbox", name="Your question").fill("Why are there two bills this month?")
+    await page.get_by_label("In the portal only: I will check it myself").check()
+    await page.get_by_role("button", name="Send your question").click()
+    await expect(page.locator(".thread")).to_contain_text("Why are there two bills this month?")
+    await page.get_by_label("Write back").fill("The caller adds: one of them is paid.")
+    async with page.expect_response(lambda answer: answer.request.method == "POST" and "/reply" in answer.url) as sent:
+        await page.get_by_role("button", name="Send", exact=True).click()
+    reply = await sent.value
+    assert reply.request.headers.get("hx-request") == "true"
+    assert (await reply.all_headers()).get("content-encoding") in ("br", "gzip")
+    await expect(page.locator(".thread")).to_contain_text("The caller adds: one of them is paid.")
+    await expect(banner).to_contain_text(f"You are acting as {patient.given_name} {patient.family_name}")
+    await expect(banner).to_contain_text("minutes left")
+    await check_page()
+
     # Credentials are the patient's alone.
     refused = await page.goto("/account/email")
     assert refused is not None

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from carefront_sdk.adapters import Port
+from carefront_sdk.errors import Unavailable
+
 from portal.audit.tables import ActingSession, AuditEvent
 from portal.identity import accounts
+from portal.identity.acting_for import patient_key
+from portal.snapshots.service import forget
 from tests.integration.console_support import (
     act_as,
     as_patient,
@@ -78,6 +84,94 @@ async def test_every_htmx_partial_carries_the_banner(portal, clock, browser):
         assert "<html" not in partial.text
         assert 'id="acting-status" hx-swap-oob="true"' in partial.text
         assert "minutes left" in partial.text
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+async def test_a_partial_while_acting_comes_compressed_with_the_banner(portal, clock, browser, encoding):
+    await patient_account(PATIENT, clock.now)
+    staff = await staff_account(clock.now)
+    async with browser(portal) as client:
+        await as_staff(portal, client, staff, clock.now)
+        await act_as(client, PATIENT)
+        asked = await post(
+            client,
+            "/questions/new",
+            {"category": "other", "message": "Why two bills?", "reply_by": "portal"},
+            "/questions/new",
+        )
+        path = asked.headers["location"].split("?")[0]
+        partial = await post(
+            client,
+            f"{path}/reply",
+            {"message": "And one more thing"},
+            path,
+            **{"HX-Request": "true", "Accept-Encoding": encoding},
+        )
+        assert partial.status_code == 200
+        assert partial.headers["content-encoding"] == encoding
+        assert int(partial.headers["content-length"]) < len(partial.content), "the body on the wire is compressed"
+        assert "And one more thing" in partial.text
+        assert 'id="acting-status" hx-swap-oob="true"' in partial.text
+        assert "30 minutes left" in partial.text
+        assert 'id="acting-countdown" data-until="' in partial.text
+
+
+async def test_the_banner_asks_the_ehr_for_the_name_at_most_once_in_thirty_seconds(portal, clock, browser, monkeypatch):
+    await patient_account(PATIENT, clock.now)
+    staff = await staff_account(clock.now)
+    ehr = portal.state["plugin_host"].adapters[Port.EHR]._adapter
+    name = (await ehr.read_patient(PATIENT)).given_name
+    read_patient = ehr.read_patient
+    asked: list[str] = []
+
+    async def counting(patient_id: str):
+        asked.append(patient_id)
+        return await read_patient(patient_id)
+
+    async with browser(portal) as client:
+        await as_staff(portal, client, staff, clock.now)
+        await act_as(client, PATIENT)
+        await forget(patient_key(PATIENT))  # whatever another test left: this one starts with no copy
+        monkeypatch.setattr(ehr, "read_patient", counting)
+
+        async def reads_for(path: str, **headers: str) -> int:
+            before = len(asked)
+            answer = await client.get(path, headers=headers)
+            assert answer.status_code == 200, path
+            assert name in answer.text, path
+            return len(asked) - before
+
+        assert await reads_for("/questions") == 1
+        assert await reads_for("/questions") == 0
+        assert await reads_for("/account") == 0
+        assert await reads_for("/questions", **{"HX-Request": "true"}) == 0
+        clock.now += timedelta(seconds=31)
+        assert await reads_for("/questions") == 1, "a copy older than 30 seconds is read again"
+        assert await reads_for("/questions") == 0
+
+
+async def test_with_the_ehr_down_the_banner_names_the_patient_from_the_copy(portal, clock, browser, monkeypatch):
+    await patient_account(PATIENT, clock.now)
+    staff = await staff_account(clock.now)
+    ehr = portal.state["plugin_host"].adapters[Port.EHR]._adapter
+    name = (await ehr.read_patient(PATIENT)).given_name
+
+    async def down(patient_id: str):
+        raise Unavailable("the EHR is not answering")
+
+    async with browser(portal) as client:
+        await as_staff(portal, client, staff, clock.now)
+        await act_as(client, PATIENT)
+        assert name in (await client.get("/questions")).text
+        monkeypatch.setattr(ehr, "read_patient", down)
+        clock.now += timedelta(minutes=5)
+        stale = await client.get("/questions")
+        assert stale.status_code == 200
+        assert f"You are acting as {name}" in stale.text
+        await forget(patient_key(PATIENT))
+        nothing_kept = await client.get("/questions")
+        assert nothing_kept.status_code == 200
+        assert "You are acting as a patient." in nothing_kept.text
 
 
 async def test_while_acting_credentials_contacts_and_cards_are_refused(portal, clock, browser):

@@ -30,10 +30,11 @@ from portal.access import patients_only
 from portal.app import SESSION_COOKIE, create_app
 from portal.audit.tables import AuditEvent
 from portal.identity import accounts, proxies
-from portal.identity.acting_for import acting_for_allowed, clinical_access
+from portal.identity.acting_for import acting_for_allowed, clinical_access, patient_key
 from portal.identity.passwords import hash_password
 from portal.identity.sessions import Access, Viewer
 from portal.identity.tables import ProxyGrant, ProxyInvitation
+from portal.snapshots.service import forget
 
 PASSWORD = "lantern orbit mossy kettle"
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -452,6 +453,37 @@ async def test_revoking_a_proxy_refuses_their_very_next_request(portal, clock, b
         switch = await proxy_client.get("/switch")
         assert patient.given_name not in switch.text
         assert (await post(proxy_client, "/switch", patient=patient.id)).status_code == 404
+
+
+async def test_the_you_are_viewing_banner_asks_the_ehr_for_the_name_at_most_once_in_thirty_seconds(
+    portal, clock, browser, monkeypatch
+):
+    patient = await sandbox_patient(portal, 19)
+    holder = await account_for(patient, clock())
+    proxy = await account_for(None, clock())
+    invitation, _ = await proxies.invite(holder, proxy["email"], Access.CAREGIVER, clock())
+    assert await proxies.accept(invitation, proxy, clock()) is not None
+    ehr = portal.state["plugin_host"].ehr
+    read_patient = ehr.read_patient
+    asked: list[str] = []
+
+    async def counting(patient_id: str) -> Patient:
+        asked.append(patient_id)
+        return await read_patient(patient_id)
+
+    await forget(patient_key(patient.id))  # whatever another test left: this one starts with no copy
+    monkeypatch.setattr(ehr, "read_patient", counting)
+    async with browser(portal) as client:
+        await sign_in(portal, client, proxy, acting_for=patient.id, access="caregiver")
+        for expected in (1, 0, 0):
+            before = len(asked)
+            page = await client.get("/-/test/bills")
+            assert page.status_code == 200
+            assert f"You are viewing: {patient.given_name} {patient.family_name}" in page.text
+            assert len(asked) - before == expected
+        clock.now += timedelta(seconds=31)
+        assert (await client.get("/-/test/bills")).status_code == 200
+        assert asked == [patient.id, patient.id], "a copy older than 30 seconds is read again, once"
 
 
 async def test_a_guardian_grant_is_not_revoked_from_the_patients_list(portal, clock):
