@@ -8,6 +8,7 @@ FIRST_LOAD_LIMIT = 30 * 1024
 PARTIAL_LIMIT = 10 * 1024
 RATIO_FLOOR = 0.80
 MIXED_P95_MS = 250
+RENDER_LIMIT_MS = 2.0
 LIGHTHOUSE_FLOOR = {"performance": 98, "accessibility": 100, "best-practices": 100}
 
 
@@ -39,7 +40,7 @@ def check_budgets(report: dict[str, Any]) -> list[dict[str, str]]:
                        "verdict": _verdict(None if ratio is None else ratio >= RATIO_FLOOR)})  # fmt: skip
         if name == "postgres":
             mixed = backend["mixed"]
-            checks.append({"budget": "mixed journeys, 200 users on 2 workers: no error, p95 < 250 ms",
+            checks.append({"budget": f"mixed journeys, 200 users on 2 workers (reading {report['think_ms']} ms a page): no error, p95 < 250 ms",
                            "measured": "-" if mixed is None else f"{mixed['errors']} errors, p95 {mixed['p95_ms']} ms",
                            "verdict": _verdict(None if mixed is None else mixed["errors"] == 0 and mixed["p95_ms"] < MIXED_P95_MS)})  # fmt: skip
     for page in ("dashboard", "statement, 200 lines"):
@@ -50,6 +51,13 @@ def check_budgets(report: dict[str, Any]) -> list[dict[str, str]]:
         )
         checks.append({"budget": f"Lighthouse mobile, {page}: performance ≥ 98, accessibility 100, best practices 100",
                        "measured": shown or "-", "verdict": _verdict(ok)})  # fmt: skip
-    checks.append({"budget": "rendering 200 lines ≤ 2 ms of the request",
-                   "measured": "not measured by this harness yet", "verdict": _verdict(None)})  # fmt: skip
+    for backend in report["backends"]:
+        render = backend.get("render")
+        if render:
+            # The lines a request renders come from the fragment cache once a process has rendered
+            # that statement (portal/web/fragments.py); the first render is shown beside it.
+            checks.append({"budget": f"{backend['database']}: rendering 200 lines ≤ 2 ms of the request",
+                           "measured": f"{render['again_median_ms']} ms (the first render of a statement: "
+                                       f"{render['first_median_ms']} ms)",
+                           "verdict": _verdict(render["again_median_ms"] <= RENDER_LIMIT_MS)})  # fmt: skip
     return checks

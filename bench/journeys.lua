@@ -1,10 +1,21 @@
 -- wrk script for `python -m bench`: cycles through the (cookie, path) pairs in the file named by the
 -- environment variable BENCH_REQUESTS (one "cookie<TAB>path" a line; htmx requests start with "hx ";
 -- "cookie<TAB>path<TAB>body" is a form POST of that body)
--- and prints p50/p95/p99 and the counts as one JSON line at the end.
+-- and prints p50/p95/p99 and the counts as one JSON line at the end. With BENCH_THINK_MS="low-high"
+-- each connection is a person who reads every page low to high milliseconds (uniformly at random)
+-- before asking for the next.
 local pairs_file = os.getenv("BENCH_REQUESTS")
 local requests = {}
 local next_request = 1
+
+local think = os.getenv("BENCH_THINK_MS") or ""
+local think_low, think_high = think:match("^(%d+)-(%d+)$")
+if think_low then
+  think_low, think_high = tonumber(think_low), tonumber(think_high)
+  function delay()
+    return math.random(think_low, think_high)
+  end
+end
 
 function init(args)
   for line in io.lines(pairs_file) do

@@ -86,6 +86,8 @@ class BackendResult:
     pages: list[PageResult] = field(default_factory=list)
     mixed: Load | None = None
     mixed_note: str = ""
+    render: dict[str, Any] = field(default_factory=dict)
+    """bench.render's figures: 200 charge lines rendered by the statement's template."""
 
 
 def say(message: str) -> None:
@@ -217,6 +219,14 @@ def personas(env: dict[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
+def render_time(env: dict[str, str]) -> dict[str, Any]:
+    """``python -m bench.render`` in the run's environment, before any server loads the machine."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "bench.render"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(answer.stdout.splitlines()[-1]))
+
+
 def sign_in(url: str, email: str) -> Session:
     """A signed-in patient. Cookies are kept by hand: the portal's are Secure, and this is plain HTTP on 127.0.0.1."""
     session = Session(url)
@@ -232,14 +242,18 @@ def sign_in(url: str, email: str) -> Session:
 # --- Measuring --------------------------------------------------------------------------------------
 
 
-def wrk(url: str, lines: list[str], connections: int, seconds: float, threads: int = 0) -> Load:
+def wrk(url: str, lines: list[str], connections: int, seconds: float, threads: int = 0, think_ms: str = "") -> Load:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         listing.write("\n".join(lines) + "\n")
     threads = threads or min(connections, 2)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA), url]
     try:
         output = subprocess.run(
-            command, env={**os.environ, "BENCH_REQUESTS": listing.name}, capture_output=True, text=True, check=True
+            command,
+            env={**os.environ, "BENCH_REQUESTS": listing.name, "BENCH_THINK_MS": think_ms},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     finally:
         os.unlink(listing.name)
@@ -313,6 +327,9 @@ def run_backend(
             subprocess.run([Path(sys.executable).with_name("carefront"), "migrate"], env=env, check=True,
                            capture_output=True)  # fmt: skip
             people = personas(env)
+            result.render = render_time(env)
+            say(f"  rendering 200 lines: {result.render['first_median_ms']} ms first, "
+                f"{result.render['again_median_ms']} ms again")  # fmt: skip
             ports = {False: free_port(), True: free_port()}
             environments = {memory: environment(database_url, data_dir, ports[memory], args.size) for memory in ports}
             # Both servers run side by side, and each page is measured on one right after the other, so
@@ -366,7 +383,13 @@ def _by_word(people: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
 def mixed_journeys(
     url: str, people: dict[str, tuple[str, str]], result: BackendResult, args: argparse.Namespace
 ) -> Load:
-    """Every measured page, for several signed-in patients at once, at ``--users`` connections on 2 workers."""
+    """Every measured page, for several signed-in patients at once: ``--users`` people on 2 workers,
+    each reading a page for ``--think-ms`` (uniformly at random) before asking for the next.
+
+    A user is a person with a phone, not a connection that asks again the moment it is answered: a
+    closed loop of 200 such connections measures the machine's saturation (the per-page loads at 32
+    connections do that), not 200 people using the portal at once.
+    """
     lines = []
     for word, (_, email) in _by_word(people).items():
         for _ in range(args.sessions_per_persona):
@@ -375,8 +398,9 @@ def mixed_journeys(
                 found = next(r for r in result.pages if r.name == page.name)
                 if page.persona == word and found.path and not found.skipped:
                     lines.append(f"{session.cookie_header()}\t{'hx ' if page.htmx else ''}{found.path}")
-    say(f"  mixed journeys: {args.users} connections, {len(lines)} (session, page) pairs, {args.mixed_seconds:g} s")
-    return wrk(url, lines, args.users, args.mixed_seconds, threads=2)
+    say(f"  mixed journeys: {args.users} users thinking {args.think_ms} ms, {len(lines)} (session, page) pairs, "
+        f"{args.mixed_seconds:g} s")  # fmt: skip
+    return wrk(url, lines, args.users, args.mixed_seconds, threads=2, think_ms=args.think_ms)
 
 
 def run_lighthouse(url: str, sessions: dict[str, Session], result: BackendResult, folder: Path) -> dict[str, Any]:
@@ -426,8 +450,9 @@ def markdown(report: dict[str, Any]) -> str:
         mixed = backend["mixed"]
         lines.append("")
         if mixed:
-            lines.append(f"Mixed journeys, {mixed['connections']} connections on 2 workers: "
-                         f"{mixed['requests_per_second']} req/s, p95 {mixed['p95_ms']} ms, {mixed['errors']} errors.")  # fmt: skip
+            lines.append(f"Mixed journeys, {mixed['connections']} users on 2 workers, each reading a page "
+                         f"{report['think_ms']} ms before the next: {mixed['requests_per_second']} req/s, "
+                         f"p50 {mixed['p50_ms']} ms, p95 {mixed['p95_ms']} ms, {mixed['errors']} errors.")  # fmt: skip
         else:
             lines.append(f"Mixed journeys: {backend['mixed_note']}.")
         lines.append("")
@@ -473,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=10, help="length of each load, in seconds")
     parser.add_argument("--connections", type=lambda text: [int(n) for n in text.split(",")], default=[1, 32])
-    parser.add_argument("--users", type=int, default=200, help="connections of the mixed journeys")
-    parser.add_argument("--mixed-seconds", type=float, default=20)
+    parser.add_argument("--users", type=int, default=200, help="people using the portal at once, on 2 workers")
+    parser.add_argument("--think-ms", default="1000-5000", help="how long each user reads a page, low-high (ms)")
+    parser.add_argument("--mixed-seconds", type=float, default=60)
     parser.add_argument("--sessions-per-persona", type=int, default=5)
     parser.add_argument("--lighthouse-on", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--no-lighthouse", action="store_true")
@@ -497,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": args.size,
         "charge_lines": charge_lines(args.size),
         "seconds": args.seconds,
+        "think_ms": args.think_ms,
         "backends": [
             {**asdict(r), "pages": [{**asdict(p), "ratio_1": p.ratio(1), "ratio_32": p.ratio(32)} for p in r.pages]}
             for r in results

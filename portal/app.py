@@ -46,6 +46,7 @@ from portal.security import security_headers_middleware
 from portal.settings import Settings
 from portal.web.controllers import FrontPageController, LanguageController
 from portal.web.errors import handle_exception
+from portal.web.fragments import FragmentCache
 from portal.web.templating import StaticAssets
 from portal.web.templating import install as install_template_helpers
 
@@ -169,7 +170,9 @@ class CarefrontPlugin(InitPlugin):
                 *(FileSystemLoader(folder) for folder in self.plugin_host.template_dirs()),
             ]
         )
-        environment = Environment(loader=loader, autoescape=select_autoescape(default=True), auto_reload=False)
+        environment = Environment(
+            loader=loader, autoescape=select_autoescape(default=True), auto_reload=False, extensions=[FragmentCache]
+        )
         self.i18n.install(environment, self.settings.hospital.time_zone)
         environment.globals.update(hospital=self.settings.hospital)
         static_folders = {"": STATIC_DIR, **{f"plugins/{name}": path for name, path in self.plugin_host.static_dirs()}}

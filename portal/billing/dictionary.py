@@ -3,7 +3,7 @@
 One :func:`dictionary_for` per page: it collects every code on the page, asks the plugin host once
 (``carefront_code_descriptions``, one hook call per code system) and lays the plugins' answers over
 the portal's own baseline below. A line code nobody describes keeps the EHR's description of the
-line; an adjustment code nobody describes is shown as the code itself.
+line; an adjustment code nobody describes reads as the code ("Adjustment reason 45").
 """
 
 from __future__ import annotations
@@ -48,23 +48,28 @@ BASELINE: dict[str, dict[str, str]] = {
 """The portal's own explanations (English msgids, translated when shown); plugins extend and override."""
 
 
+UNKNOWN_REASON = N_("Adjustment reason %(code)s")
+UNKNOWN_REMARK = N_("Remark %(code)s")
+
+
 @dataclass(frozen=True, slots=True)
 class Dictionary:
-    """The descriptions of one page's codes, by ``(code system, code)``."""
+    """The descriptions of one page's codes, by ``(code system, code)``, in the page's language."""
 
     descriptions: Mapping[tuple[str, str], str]
+    gettext: Callable[[str], str]
 
     def line(self, line: ChargeLine) -> str:
         return self.descriptions.get((line.code_system, line.code)) or line.description
 
-    def reason(self, code: str) -> str | None:
-        return self.descriptions.get((CodeSystem.CARC, code))
+    def reason(self, code: str) -> str:
+        return self.descriptions.get((CodeSystem.CARC, code)) or self.gettext(UNKNOWN_REASON) % {"code": code}
 
-    def remark(self, code: str) -> str | None:
-        return self.descriptions.get((CodeSystem.RARC, code))
+    def remark(self, code: str) -> str:
+        return self.descriptions.get((CodeSystem.RARC, code)) or self.gettext(UNKNOWN_REMARK) % {"code": code}
 
-    def group(self, code: str) -> str | None:
-        return self.descriptions.get((CodeSystem.CAGC, code))
+    def group(self, code: str) -> str:
+        return self.descriptions.get((CodeSystem.CAGC, code)) or code
 
 
 def codes_on(lines: Iterable[ChargeLine]) -> dict[str, set[str]]:
@@ -91,4 +96,4 @@ def dictionary_for(
         for code in codes
         if code in BASELINE[system]
     }
-    return Dictionary({**baseline, **host.code_descriptions(wanted, language)})
+    return Dictionary({**baseline, **host.code_descriptions(wanted, language)}, gettext)

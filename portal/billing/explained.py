@@ -22,24 +22,27 @@ FIRST_LINES = 5
 
 @dataclass(frozen=True, slots=True)
 class ExplainedAdjustment:
+    """An adjustment in words: its group ("you don't owe this" or "your share"), its reason and
+    its remarks (a code nobody describes reads as the code)."""
+
     adjustment: Adjustment
-    reason: str | None
-    """The CARC in plain words, or None when nobody describes it (the page shows the code)."""
-    group: str | None
-    remarks: tuple[tuple[str, str | None], ...]
-    """Each RARC with its plain words (None when nobody describes it)."""
+    reason: str
+    group: str
+    remarks: tuple[str, ...]
 
     @property
-    def patients_share(self) -> bool:
-        """A PR adjustment explains why the patient owes part of the charge; it does not lower it."""
-        return self.adjustment.group_code == PATIENT_OWES_GROUP
+    def amount(self) -> Money:
+        return self.adjustment.amount
 
 
 @dataclass(frozen=True, slots=True)
 class ExplainedLine:
     line: ChargeLine
     description: str
-    adjustments: tuple[ExplainedAdjustment, ...]
+    reductions: tuple[ExplainedAdjustment, ...]
+    """What lowers the charge (every group but PR): nobody owes it."""
+    shares: tuple[ExplainedAdjustment, ...]
+    """PR adjustments: why the patient owes part of the charge; they do not lower it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +81,20 @@ class ExplainedStatement:
 
 
 def explain_line(line: ChargeLine, dictionary: Dictionary) -> ExplainedLine:
+    explained = [
+        ExplainedAdjustment(
+            adjustment,
+            dictionary.reason(adjustment.reason_code),
+            dictionary.group(adjustment.group_code),
+            tuple(dictionary.remark(code) for code in adjustment.remark_codes),
+        )
+        for adjustment in line.adjustments
+    ]
     return ExplainedLine(
         line,
         dictionary.line(line),
-        tuple(
-            ExplainedAdjustment(
-                adjustment,
-                dictionary.reason(adjustment.reason_code),
-                dictionary.group(adjustment.group_code),
-                tuple((code, dictionary.remark(code)) for code in adjustment.remark_codes),
-            )
-            for adjustment in line.adjustments
-        ),
+        reductions=tuple(item for item in explained if item.adjustment.group_code != PATIENT_OWES_GROUP),
+        shares=tuple(item for item in explained if item.adjustment.group_code == PATIENT_OWES_GROUP),
     )
 
 
@@ -101,12 +106,7 @@ def visit_charges(
     visit: Visit | None, lines: Iterable[ChargeLine], dictionary: Dictionary, *, expanded: bool, currency: str
 ) -> VisitCharges:
     explained = tuple(explain_line(line, dictionary) for line in lines)
-    reductions = (
-        adjustment.amount
-        for line in explained
-        for adjustment in line.line.adjustments
-        if adjustment.group_code != PATIENT_OWES_GROUP
-    )
+    reductions = (adjustment.amount for line in explained for adjustment in line.reductions)
     return VisitCharges(
         visit=visit,
         lines=explained,

@@ -14,15 +14,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
 
 from portal.identity.tables import WebSession
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+RENEW_STEP = timedelta(minutes=1)
+"""Renewing the idle expiry is a write; a session is renewed at most once a minute, not on every
+request (a page and its htmx partials are several). A session so ends after 14 to 15 minutes idle."""
 
 
 class DatabaseSessionStore(Store):
@@ -51,19 +58,12 @@ class DatabaseSessionStore(Store):
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         now = self.clock()
         live = (WebSession.key == key) & (WebSession.expires_at > now) & (WebSession.created_at > now - self.absolute)
-        if renew_for is None:
-            rows = await WebSession.select(WebSession.data).where(live).run()
-        else:
-            # Every signed-in request comes here: renewing and reading is one statement, not two.
-            rows = (
-                await WebSession.update({WebSession.expires_at: now + _as_delta(renew_for)})
-                .where(live)
-                .returning(WebSession.data)
-                .run()
-            )
+        rows = await WebSession.select(WebSession.data, WebSession.expires_at).where(live).run()
         if not rows:
             await self.delete(key)  # expired (or never was): gone for good
             return None
+        if renew_for is not None and rows[0]["expires_at"] < now + _as_delta(renew_for) - RENEW_STEP:
+            await WebSession.update({WebSession.expires_at: now + _as_delta(renew_for)}).where(live).run()
         return bytes(rows[0]["data"])
 
     async def delete(self, key: str) -> None:
@@ -130,19 +130,30 @@ def _as_delta(value: int | timedelta) -> timedelta:
 ROTATE = "carefront.rotate_session"
 """Set in a request's scope (by ``portal.identity.sessions``) to give its session a new key."""
 _NEW_KEY = "carefront.new_session_key"
+_LOADED = "carefront.loaded_session"
 
 
 class LazySessionBackend(ServerSideSessionBackend):
-    """Writes a session only when there is something in it, and gives it a new key on request.
+    """Writes a session only when there is something new in it, and gives it a new key on request.
 
-    Litestar stores an empty session, and sets its cookie, on every response; for anonymous page
-    views that is a database write each, and a cookie nobody needs. An emptied session that the
-    browser did present is still deleted, which is what ending a session means. A new key at
-    sign-in and when impersonation starts or ends defeats session fixation (PROMISES.md 3).
+    Litestar stores the session, and sets its cookie, on every response: for anonymous page views
+    that is a database write each and a cookie nobody needs, and for signed-in ones a write of
+    what was just read. Here an unchanged session is not written again (the store renews its
+    expiry when it is read), an empty one is never stored, and an emptied session that the browser
+    did present is still deleted, which is what ending a session means. A new key at sign-in and
+    when impersonation starts or ends defeats session fixation (PROMISES.md 3).
     """
 
     def get_session_id(self, connection: ASGIConnection) -> str:
         return connection.scope.get(_NEW_KEY) or super().get_session_id(connection)  # type: ignore[return-value]
+
+    async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
+        if session_id := connection.cookies.get(self.config.key):
+            data = await self.get(session_id, store=self.config.get_store_from_app(connection.scope["app"]))
+            if data is not None:
+                connection.scope[_LOADED] = data  # type: ignore[literal-required]
+                return self.deserialize_data(data)
+        return {}
 
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
         presented = connection.cookies.get(self.config.key)
@@ -152,6 +163,14 @@ class LazySessionBackend(ServerSideSessionBackend):
             if presented:
                 await self.delete(presented, store=self.config.get_store_from_app(connection.scope["app"]))
             connection.scope[_NEW_KEY] = self.generate_session_id()  # type: ignore[literal-required]
+        elif scope_session and connection.scope.get(_LOADED) == self.serialize_data(scope_session, connection.scope):
+            # Unchanged: the cookie is sent again (its Max-Age follows the renewed expiry), the row stays.
+            cookie = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+            MutableScopeHeaders.from_message(message).add(
+                "Set-Cookie",
+                Cookie(value=self.get_session_id(connection), key=self.config.key, **cookie).to_header(header=""),
+            )
+            return
         await super().store_in_message(scope_session or Empty, message, connection)
 
 

@@ -74,3 +74,29 @@ async def test_the_session_cookie_is_host_only_secure_httponly_lax_and_short(cli
     assert flags["path"] == "Path=/"
     assert "domain" not in flags
     assert flags["max-age"] == "Max-Age=900"
+
+
+async def test_a_session_is_renewed_at_most_once_a_minute(settings, app):
+    clock = Clock()
+    store = DatabaseSessionStore(timedelta(hours=12), clock=clock)
+    await store.set("steady", b"{}", expires_in=900)
+    first = clock.now + timedelta(seconds=900)
+    clock.now += timedelta(seconds=59)
+    assert await store.get("steady", renew_for=900) == b"{}"
+    expiry = await WebSession.select(WebSession.expires_at).where(WebSession.key == "steady").first().run()
+    assert expiry["expires_at"] == first, "a page and its partials a few seconds apart write nothing"
+    clock.now += timedelta(seconds=2)
+    assert await store.get("steady", renew_for=900) == b"{}"
+    expiry = await WebSession.select(WebSession.expires_at).where(WebSession.key == "steady").first().run()
+    assert expiry["expires_at"] == clock.now + timedelta(seconds=900), "over a minute on: renewed"
+
+
+async def test_a_request_that_changes_nothing_in_the_session_does_not_write_it(client, session_as):
+    key = await session_as("patient")
+    before = await WebSession.select(WebSession.data, WebSession.expires_at).where(WebSession.key == key).first().run()
+    response = await client.get("/")
+    assert response.status_code == 200
+    cookie = next(value for value in response.headers.get_list("set-cookie") if value.startswith(SESSION_COOKIE))
+    assert cookie.startswith(f"{SESSION_COOKIE}={key};"), "the browser's cookie is refreshed all the same"
+    after = await WebSession.select(WebSession.data, WebSession.expires_at).where(WebSession.key == key).first().run()
+    assert after == before

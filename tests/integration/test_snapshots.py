@@ -6,10 +6,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from carefront_sdk import codec
 from carefront_sdk.errors import Unavailable
 from carefront_sdk.models import Money, StatementSummary
 
 from portal.snapshots.service import FRESH_FOR, forget, read_through
+from portal.snapshots.tables import Snapshot
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -96,3 +98,23 @@ async def test_a_forgotten_copy_is_read_afresh_at_once(app, key):
     read = await read_through(key, KIND, ehr.statements, now=NOW)
     assert ehr.calls == 2
     assert read.value == (summary(2000),)
+
+
+async def test_a_fresh_copy_is_decoded_once_per_process_until_it_changes(app, key, monkeypatch):
+    ehr = EHR()
+    await read_through(key, KIND, ehr.statements, now=NOW)
+    decoded = []
+    real = codec.from_plain
+    monkeypatch.setattr(codec, "from_plain", lambda kind, data: decoded.append(kind) or real(kind, data))
+    first = await read_through(key, KIND, ehr.statements, now=NOW + timedelta(seconds=1))
+    again = await read_through(key, KIND, ehr.statements, now=NOW + timedelta(seconds=2))
+    assert again.value is first.value, "the copy this process kept (or decoded) is the one answered"
+    assert decoded == []
+    # Another process read the EHR again: the row's moment moves, and this process decodes the new copy.
+    await Snapshot.update({Snapshot.read_at: NOW + timedelta(seconds=3)}).where(Snapshot.key == key).run()
+    newer = await read_through(key, KIND, ehr.statements, now=NOW + timedelta(seconds=4))
+    assert decoded == [KIND]
+    assert newer.value == first.value
+    assert newer.value is not first.value
+    await forget(key)
+    assert (await read_through(key, KIND, ehr.statements, now=NOW + timedelta(seconds=5))).value == (summary(2000),)

@@ -367,8 +367,9 @@ def test_the_dictionary_merges_plugins_over_the_baseline_and_falls_back_to_the_e
     assert english.reason("45") == "Our contract price"
     assert english.reason("1") == "This amount went toward your deductible, so you pay it.", "x12 over the baseline"
     assert english.remark("N381").startswith("The ")
-    assert english.reason("999") is None, "shown as the code itself"
-    assert english.remark("ZZ9") is None
+    assert english.reason("999") == "Adjustment reason 999", "nobody describes it: the code itself"
+    assert english.remark("ZZ9") == "Remark ZZ9"
+    assert english.group("XX") == "XX"
     assert english.group("OA")
 
     spanish = dictionary_for(

@@ -85,7 +85,7 @@ def test_a_statement_is_grouped_by_visit_with_sums_that_add_up() -> None:
         Money(owed),
     )
     due = StatementDue(summary, Money(0), summary.balance, Standing.DUE)
-    words = Dictionary({("CARC", "45"): "The agreed price", ("CAGC", "PR"): "Your share"})
+    words = Dictionary({("CARC", "45"): "The agreed price", ("CAGC", "PR"): "Your share"}, lambda text: text)
     shown = explain(Statement(summary, (stay, office), lines), words, due, (), expanded={"vi-2"})
 
     assert [group.key for group in shown.visits] == ["vi-1", "vi-2", "other"], "lines of no known visit come last"
@@ -96,9 +96,10 @@ def test_a_statement_is_grouped_by_visit_with_sums_that_add_up() -> None:
     assert long_stay.charged - long_stay.insurance_paid - long_stay.adjustments == long_stay.patient_owes
     assert sum(group.patient_owes.amount for group in shown.visits) == summary.balance.amount
     first = long_stay.lines[0]
-    assert [a.reason for a in first.adjustments] == ["The agreed price", None]
-    assert [a.patients_share for a in first.adjustments] == [False, True]
-    assert first.adjustments[0].remarks == (("N381", None),)
+    assert [a.reason for a in first.reductions] == ["The agreed price"]
+    assert [a.reason for a in first.shares] == ["Adjustment reason 1"], "the patient's share; a code nobody describes"
+    assert [a.group for a in first.reductions + first.shares] == ["CO", "Your share"]
+    assert first.reductions[0].remarks == ("Remark N381",)
     assert find_visit(shown, "vi-2").hidden == 0
     printed = explain(Statement(summary, (stay, office), lines), words, due, ())
     assert all(group.hidden == 0 for group in printed.visits), "the PDF expands every visit"
