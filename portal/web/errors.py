@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from carefront_sdk.errors import NotFound, Refused, Unavailable, WebhookRejected
 from litestar import Litestar
 from litestar.enums import MediaType
-from litestar.exceptions import HTTPException, NoRouteMatchFoundException
+from litestar.exceptions import HTTPException, InternalServerException, NoRouteMatchFoundException
 from litestar.plugins.htmx import HTMXHeaders, HTMXRequest
 from litestar.response import Redirect, Response, Template
 
@@ -115,7 +115,10 @@ def handle_exception(request: HTMXRequest, exc: Exception) -> Response:
     if status == 401:
         return _sign_in_again(request)
     reference = None
-    if status >= 500 and status != 503:
+    if _client_went_away(exc):
+        # Nobody is there to read an answer, and nothing failed on our side: not an error to page on.
+        log.info("%s %s: the client went away before its request's body arrived", request.method, _where(request))
+    elif status >= 500 and status != 503:
         reference = secrets.token_hex(5)
         _log_failure(request, exc, reference)
     if isinstance(exc, Explained):
@@ -192,9 +195,21 @@ def _status_and_headers(exc: Exception) -> tuple[int, dict[str, str]]:
     return 500, {}
 
 
+CLIENT_DISCONNECTED = "client disconnected prematurely"
+"""What Litestar's request raises (as a 500) when the client hangs up while sending its body."""
+
+
+def _client_went_away(exc: Exception) -> bool:
+    return isinstance(exc, InternalServerException) and exc.detail == CLIENT_DISCONNECTED
+
+
+def _where(request: HTMXRequest) -> str:
+    """The handler's name: the path may carry an id."""
+    return getattr(request.scope.get("route_handler"), "handler_name", "") or "no route"
+
+
 def _log_failure(request: HTMXRequest, exc: Exception, reference: str) -> None:
-    handler = request.scope.get("route_handler")
-    where = getattr(handler, "handler_name", "") or "no route"
+    where = _where(request)
     chain: list[str] = []
     error: BaseException | None = exc
     while error is not None and len(chain) < 5:

@@ -360,3 +360,34 @@ async def test_front_page_first_load_is_within_30_kib_gzipped(client):
             sizes[path] = gzipped_size((await client.get(f"{path}?v={version}")).content)
     total = sum(sizes.values())
     assert total <= FIRST_LOAD_BUDGET, f"first load is {total} bytes gzipped: {sizes}"
+
+
+async def test_a_client_gone_before_its_body_is_logged_as_that_not_as_a_failure(app: Litestar, caplog):
+    """A phone that loses signal mid-upload is not a failure of ours: no ERROR, no reference to chase."""
+    errors_log = logging.getLogger("carefront.errors")
+    errors_log.addHandler(caplog.handler)
+    sent: list[dict] = []
+
+    async def hang_up() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
+        "server": ("testserver", 443), "client": ("127.0.0.1", 40000), "root_path": "", "path": "/language",
+        "raw_path": b"/language", "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", b"400")],
+    }  # fmt: skip
+    caplog.set_level(logging.INFO, logger="carefront.errors")
+    try:
+        await app(scope, hang_up, send)
+    finally:
+        errors_log.removeHandler(caplog.handler)
+    ours = [record for record in caplog.records if record.name == "carefront.errors"]
+    assert ours, "the hang-up is logged"
+    assert {record.levelname for record in ours} == {"INFO"}
+    assert "the client went away" in caplog.text
+    assert "reference=" not in caplog.text
