@@ -60,6 +60,8 @@ class Load:
     p95_ms: float
     p99_ms: float
     errors: int
+    """Answers other than 2xx/3xx, plus connections that failed or timed out (``socket_errors``)."""
+    socket_errors: int = 0
 
 
 @dataclass
@@ -265,6 +267,7 @@ def wrk(url: str, lines: list[str], connections: int, seconds: float, threads: i
         p95_ms=round(summary["p95_ms"], 2),
         p99_ms=round(summary["p99_ms"], 2),
         errors=summary["non_2xx_3xx"] + summary["socket_errors"],
+        socket_errors=summary["socket_errors"],
     )
 
 
@@ -397,7 +400,9 @@ def mixed_journeys(
             for page in PAGES:
                 found = next(r for r in result.pages if r.name == page.name)
                 if page.persona == word and found.path and not found.skipped:
-                    lines.append(f"{session.cookie_header()}\t{'hx ' if page.htmx else ''}{found.path}")
+                    # A form's body carries the CSRF token of the session that found it: each session finds its own.
+                    path = page.find(session)[0] if "\t" in found.path else found.path
+                    lines.append(f"{session.cookie_header()}\t{'hx ' if page.htmx else ''}{path}")
     say(f"  mixed journeys: {args.users} users thinking {args.think_ms} ms, {len(lines)} (session, page) pairs, "
         f"{args.mixed_seconds:g} s")  # fmt: skip
     return wrk(url, lines, args.users, args.mixed_seconds, threads=2, think_ms=args.think_ms)
@@ -452,7 +457,8 @@ def markdown(report: dict[str, Any]) -> str:
         if mixed:
             lines.append(f"Mixed journeys, {mixed['connections']} users on 2 workers, each reading a page "
                          f"{report['think_ms']} ms before the next: {mixed['requests_per_second']} req/s, "
-                         f"p50 {mixed['p50_ms']} ms, p95 {mixed['p95_ms']} ms, {mixed['errors']} errors.")  # fmt: skip
+                         f"p50 {mixed['p50_ms']} ms, p95 {mixed['p95_ms']} ms, {mixed['errors']} errors "
+                         f"({mixed['socket_errors']} of them timeouts or failed connections).")  # fmt: skip
         else:
             lines.append(f"Mixed journeys: {backend['mixed_note']}.")
         lines.append("")
