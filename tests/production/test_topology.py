@@ -11,11 +11,9 @@ its ledger row exists, succeeded, and the worker posts it to the EHR.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import re
 import secrets
-import shutil
 import signal
 import ssl
 import subprocess
@@ -25,91 +23,20 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from string import Template
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from portal.identity.demo_accounts import DEMO_PASSWORD
+from tests.production.serving import NGINX, nginx_config, processes, self_signed, wait_for
 
 pytestmark = pytest.mark.production
 
 ROOT = Path(__file__).resolve().parents[2]
-NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "carefront.conf.template"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 BIN = Path(sys.executable).parent
 PSQL = "/usr/lib/postgresql/15/bin/psql" if Path("/usr/lib/postgresql/15/bin/psql").exists() else "psql"
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, valid for a day, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carefront topology test")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
-def nginx_config(folder: Path, *, https_port: int, http_port: int, apps: list[int], cert: Path, key: Path) -> Path:
-    """deploy/'s site template, filled in, inside a main configuration that keeps nginx in ``folder``."""
-    site = Template(NGINX_TEMPLATE.read_text()).safe_substitute(
-        CAREFRONT_SERVER_NAME="127.0.0.1 localhost",
-        CAREFRONT_HTTPS_PORT=f"127.0.0.1:{https_port}",
-        CAREFRONT_HTTP_PORT=f"127.0.0.1:{http_port}",
-        CAREFRONT_TLS_CERTIFICATE=str(cert),
-        CAREFRONT_TLS_KEY=str(key),
-        CAREFRONT_APP_1=f"127.0.0.1:{apps[0]}",
-        CAREFRONT_APP_2=f"127.0.0.1:{apps[1]}",
-    )
-    assert "${CAREFRONT_" not in site, "every placeholder of the template is filled"
-    (folder / "site.conf").write_text(site)
-    temp = folder / "temp"
-    temp.mkdir(exist_ok=True)
-    user = "user root;\n" if os.geteuid() == 0 else ""  # as root, workers would switch to nobody and lose folder
-    main = f"""{user}worker_processes 1;
-pid {folder / "nginx.pid"};
-error_log {folder / "error.log"} info;
-events {{ worker_connections 512; }}
-http {{
-    access_log {folder / "access.log"};
-    client_body_temp_path {temp / "body"};
-    proxy_temp_path {temp / "proxy"};
-    fastcgi_temp_path {temp / "fastcgi"};
-    uwsgi_temp_path {temp / "uwsgi"};
-    scgi_temp_path {temp / "scgi"};
-    include {folder / "site.conf"};
-}}
-"""
-    path = folder / "nginx.conf"
-    path.write_text(main)
-    return path
 
 
 @dataclass
@@ -136,20 +63,6 @@ class Topology:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.folder.glob("*.log")))
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], what: str, log: Path, **client: object) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=2, **client).status_code == 200:  # type: ignore[arg-type]
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer {url} within 60 s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def topology(
     postgres_server: str,
@@ -172,46 +85,38 @@ def topology(
         **portal_environ(database_url, folder / "data", url),
         "CAREFRONT_JOBS_IN_PROCESS": "false",
     }
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(what: str, command: list[str | Path]) -> subprocess.Popen[bytes]:
-        log = (folder / f"{what}.log").open("wb")
-        process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        processes.append(process)
-        return process
-
     try:
-        migrated = subprocess.run([BIN / "carefront", "migrate"], env=environ, capture_output=True, text=True)
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        # The sandbox hospital is generated on first use; make it once, before several processes start.
-        opened = subprocess.run(
-            [sys.executable, "-m", "bench.accounts"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=180
-        )
-        assert opened.returncode == 0, opened.stdout + opened.stderr
-        cert, key = self_signed(folder)
-        topology = Topology(url, f"http://127.0.0.1:{http_port}", cert, database_url, folder)
-        for line in opened.stdout.splitlines():
-            label, patient_id, email = line.split("\t")
-            topology.sign_ins[label] = (patient_id, email)
-        for port in app_ports:
-            app = start(f"app-{port}", [BIN / "carefront", "serve", "--host", "127.0.0.1", "--port", str(port)])
-            topology.apps[port] = app
-            _wait_for(f"http://127.0.0.1:{port}/readyz", app, f"app on {port}", folder / f"app-{port}.log")
-        start("worker", [BIN / "carefront", "worker"])
-        config = nginx_config(folder, https_port=https_port, http_port=http_port, apps=app_ports, cert=cert, key=key)
-        nginx = start("nginx", [NGINX, "-p", folder, "-c", config, "-g", "daemon off;"])
-        trust = ssl.create_default_context(cafile=str(cert))
-        _wait_for(f"{url}/healthz", nginx, "nginx", folder / "error.log", verify=trust)
-        yield topology
+        with processes(folder, environ) as start:
+            migrated = subprocess.run([BIN / "carefront", "migrate"], env=environ, capture_output=True, text=True)
+            assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+            # The sandbox hospital is generated on first use; make it once, before several processes start.
+            opened = subprocess.run(
+                [sys.executable, "-m", "bench.accounts"],
+                cwd=ROOT,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert opened.returncode == 0, opened.stdout + opened.stderr
+            cert, key = self_signed(folder)
+            topology = Topology(url, f"http://127.0.0.1:{http_port}", cert, database_url, folder)
+            for line in opened.stdout.splitlines():
+                label, patient_id, email = line.split("\t")
+                topology.sign_ins[label] = (patient_id, email)
+            for port in app_ports:
+                app = start(f"app-{port}", [BIN / "carefront", "serve", "--host", "127.0.0.1", "--port", str(port)])
+                topology.apps[port] = app
+                wait_for(f"http://127.0.0.1:{port}/readyz", app, f"app on {port}", folder / f"app-{port}.log")
+            start("worker", [BIN / "carefront", "worker"])
+            config = nginx_config(
+                folder, https_port=https_port, http_port=http_port, apps=app_ports, cert=cert, key=key
+            )
+            nginx = start("nginx", [NGINX, "-p", folder, "-c", config, "-g", "daemon off;"])
+            trust = ssl.create_default_context(cafile=str(cert))
+            wait_for(f"{url}/healthz", nginx, "nginx", folder / "error.log", verify=trust)
+            yield topology
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
         subprocess.run([*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False, capture_output=True)
 
 

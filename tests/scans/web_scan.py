@@ -39,14 +39,13 @@ from carefront_sandbox.hooks import carefront_demo_personas
 
 from portal.app import CSRF_COOKIE, SESSION_COOKIE
 from portal.identity.demo_accounts import DEMO_PASSWORD
-from tests.production.test_topology import nginx_config, self_signed
+from tests.production.serving import NGINX, nginx_config, processes, self_signed, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = Path(__file__).with_name("wapiti-baseline.toml")
 WAPITI_VERSION = "3.2.3"
 WAPITI_HOME = ROOT / "var" / f"wapiti-{WAPITI_VERSION}"
 WAPITI = WAPITI_HOME / "bin" / "wapiti"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CARE_FRONT = Path(sys.executable).with_name("carefront")
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
@@ -192,22 +191,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for(
-    url: str, process: subprocess.Popen[bytes], what: str, log: Path, trust: ssl.SSLContext | None = None
-) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=2, verify=trust or True).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer {url} within 120 s:\n{log.read_text()[-4000:]}")
-
-
 @contextmanager
 def running_demo(folder: Path) -> Iterator[Demo]:
     """``carefront demo`` on a free port in ``folder``, behind nginx on another with TLS."""
@@ -227,17 +210,9 @@ def running_demo(folder: Path) -> Iterator[Demo]:
         "CAREFRONT_DATA_DIR": str(folder / "data"),
         "CAREFRONT_PUBLIC_URL": url,
     }
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(what: str, command: list[str | Path]) -> subprocess.Popen[bytes]:
-        log = (folder / f"{what}.log").open("wb")
-        process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        processes.append(process)
-        return process
-
-    try:
+    with processes(folder, environ) as start:
         demo = start("demo", [CARE_FRONT, "demo", "--host", "127.0.0.1", "--port", str(app_port)])
-        _wait_for(f"http://127.0.0.1:{app_port}/readyz", demo, "carefront demo", folder / "demo.log")
+        wait_for(f"http://127.0.0.1:{app_port}/readyz", demo, "carefront demo", folder / "demo.log", seconds=120)
         cert, key = self_signed(folder)
         # deploy/'s template balances two app processes; the demo is one, named twice.
         config = nginx_config(
@@ -245,17 +220,8 @@ def running_demo(folder: Path) -> Iterator[Demo]:
         )
         nginx = start("nginx", [NGINX, "-p", folder, "-c", config, "-g", "daemon off;"])
         trust = ssl.create_default_context(cafile=str(cert))
-        _wait_for(f"{url}/healthz", nginx, "nginx", folder / "error.log", trust)
+        wait_for(f"{url}/healthz", nginx, "nginx", folder / "error.log", verify=trust, seconds=120)
         yield Demo(url, folder, folder / "access.log", trust)
-    finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
 
 def demo_patient_cookies(demo: Demo) -> str:
