@@ -1,7 +1,8 @@
 # make demo   run the sandbox hospital at http://127.0.0.1:8000
 # make test   the whole suite, on SQLite and PostgreSQL 15, browser tests included
 # make lint   the checks tests/unit/test_quality.py runs, on their own
-# make fuzz   schemathesis with 500 examples of every operation, on SQLite and PostgreSQL (~35 min)
+# make fuzz   schemathesis and the form fuzzer, 500 examples of every operation and form, on SQLite and PostgreSQL
+# make scan-web  wapiti3 against the running demo, anonymous and as a patient, checked against its baseline
 # make bench  measure pages against PROMISES.md's budgets (ARGS="--size 100000" for the target scale)
 # make fmt    format and fix what ruff can
 # ARGS=...    extra arguments for `carefront demo` or pytest, e.g. make test ARGS="--database sqlite -x"
@@ -10,7 +11,7 @@
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: demo test lint fmt bench fuzz
+.PHONY: demo test lint fmt bench fuzz scan-web
 
 demo:
 	bash .ci/bootstrap python
@@ -38,4 +39,8 @@ bench:
 
 fuzz:
 	bash .ci/bootstrap
-	CAREFRONT_FUZZ_EXAMPLES=500 $(RUN) pytest tests/scans/test_schemathesis.py $(ARGS)
+	CAREFRONT_FUZZ_EXAMPLES=500 $(RUN) pytest tests/scans/test_schemathesis.py tests/scans/test_forms.py $(ARGS)
+
+scan-web:
+	bash .ci/bootstrap
+	$(RUN) python -m tests.scans.web_scan $(ARGS)

@@ -145,7 +145,7 @@ class QueueController(Controller):
         """A reply the patient sees (and is told of), or an internal note for staff only."""
         question = await self._question(question_id)
         me, _role = _me(request)
-        if not data.message.strip() or len(data.message) > service.MAX_MESSAGE:
+        if not service.plain(data.message) or len(data.message) > service.MAX_MESSAGE:
             i18n: I18n = request.app.state["i18n"]
             errors = {"message": i18n.gettext(ENTER_MESSAGE)}
             return await self._page(request, plugin_host, question, data, errors, status=422)

@@ -49,6 +49,8 @@ async def find(public_id: str) -> dict[str, Any] | None:
 
 
 async def find_by_email(realm: str, email: str) -> dict[str, Any] | None:
+    if "\x00" in email:  # nobody's address, and PostgreSQL cannot compare text holding NUL
+        return None
     return await Account.select().where((Account.realm == realm) & (Account.email == email)).first().run()
 
 

@@ -80,6 +80,15 @@ class Proposal:
         return not self.errors and bool(self.schedule)
 
 
+def whole_number(text: str) -> int | None:
+    """The count a person typed in ASCII digits, or None. Past six digits it is past every limit, so it
+    counts as a million: ``int()`` refuses strings of more than 4,300 digits."""
+    if not (text.isdigit() and text.isascii()):
+        return None
+    significant = text.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 6 else 1_000_000
+
+
 async def plannable(host: PluginHost, patient_id: str, now: datetime) -> tuple[Read[object], list[Plannable]]:
     """The patient's statements (as read, for the "as of" notice) and those a new plan may take."""
     read = await statements_of(host, patient_id, now=now)
@@ -113,16 +122,15 @@ def propose(
         errors["statements"] = (CHOOSE_STATEMENTS, {})
     months = monthly = None
     if choice.mode == "months":
-        if choice.months.isdigit() and choice.months.isascii():
-            months = int(choice.months)
-        else:
+        months = whole_number(choice.months)
+        if months is None:
             errors["months"] = (MONTHS_NOT_A_NUMBER, {})
     else:
         parsed = parse_amount(choice.monthly)
         if parsed.problem:
             errors["monthly"] = (parsed.problem, {})
         monthly = parsed.amount
-    day = int(choice.day) if choice.day.isdigit() and choice.day.isascii() else 0
+    day = whole_number(choice.day) or 0
     if final and choice.payment not in ("autopay", "manual"):
         errors["payment"] = (CHOOSE_PAYMENT, {})
     if final and not choice.agree:

@@ -374,7 +374,7 @@ class PlanController(Controller):
         data: Annotated[DayForm, URL_ENCODED],
     ) -> Template | Redirect:
         plan = await agreements.plan_of(_patient(viewer), plan_id)
-        day = int(data.day) if data.day.isdigit() and data.day.isascii() else 0
+        day = builder.whole_number(data.day) or 0
         problem = None
         if day not in settings.plans.days_of_month:
             problem = Problem("day", N_("Choose one of the days offered."))

@@ -26,6 +26,7 @@ from portal.identity.sessions import viewer
 from portal.payments.amounts import parse_amount
 from portal.plans import agreements
 from portal.plans.agreements import Actor
+from portal.plans.builder import whole_number
 from portal.plans.pages import CHANGE_LABELS, INSTALLMENT_LABELS, STATUS_LABELS, translate_errors
 from portal.plans.schedule import Problem
 from portal.plugin_host import PluginHost
@@ -82,7 +83,7 @@ class StaffPlanController(Controller):
             errors["action"] = (UNKNOWN_ACTION, {})
         if not reason:
             errors["reason"] = (REASON_NEEDED, {})
-        months = int(data.months) if data.months.isdigit() and data.months.isascii() else None
+        months = whole_number(data.months)
         monthly = parse_amount(data.monthly) if data.action == "amount" else None
         if data.action == "extend" and months is None:
             errors["months"] = (MONTHS_NEEDED, {})

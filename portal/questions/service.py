@@ -51,12 +51,21 @@ class Asked:
     line_id: str | None = None
 
 
+_UNTYPED = dict.fromkeys(code for code in range(0x20) if chr(code) not in "\t\n\r")
+
+
+def plain(message: str) -> str:
+    """A message as it is kept: trimmed, without the control characters no keyboard types (PostgreSQL
+    refuses NUL in text); tabs and line breaks stay."""
+    return message.translate(_UNTYPED).strip()
+
+
 def problems(category: str, message: str, reply_by: str) -> dict[str, str]:
     """Field name to the English msgid of what is wrong with a question or a reply."""
     found = {}
     if category not in CATEGORIES:
         found["category"] = N_("Choose what your question is about.")
-    if not message.strip():
+    if not plain(message):
         found["message"] = N_("Tell us what you would like to know.")
     elif len(message) > MAX_MESSAGE:
         found["message"] = N_("Please keep your message under 4,000 characters.")
@@ -95,7 +104,7 @@ async def ask(asked: Asked, *, asked_by: str, now: datetime, reply_within: timed
             .returning(*Question.all_columns())
             .run()
         )
-        await _add_message(question["id"], asked_by, asked.message.strip(), now, from_staff=False)
+        await _add_message(question["id"], asked_by, plain(asked.message), now, from_staff=False)
     return question
 
 
@@ -162,7 +171,7 @@ async def thread(question_id: int, *, for_staff: bool) -> list[dict[str, Any]]:
 async def patient_writes(question: dict[str, Any], author: str, body: str, now: datetime) -> None:
     """The patient adds to the thread: the question is open again for staff, a closed one included."""
     async with transaction():
-        await _add_message(question["id"], author, body.strip(), now, from_staff=False)
+        await _add_message(question["id"], author, plain(body), now, from_staff=False)
         await (
             Question.update({Question.status: "open", Question.updated_at: now})
             .where(Question.id == question["id"])
@@ -176,7 +185,7 @@ async def staff_writes(
     """A reply the patient sees (the question is then answered, and they are told if they asked to be),
     or an internal note only staff see."""
     async with transaction():
-        message = await _add_message(question["id"], author, body.strip(), now, from_staff=True, internal=internal)
+        message = await _add_message(question["id"], author, plain(body), now, from_staff=True, internal=internal)
         changes: dict[Any, Any] = {Question.updated_at: now}
         if not internal:
             changes[Question.status] = "answered"

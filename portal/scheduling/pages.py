@@ -85,6 +85,12 @@ class LocalTimes:
         return format_time(self.local(moment).time(), format="short", locale=I18n.current())
 
 
+def _choice(value: object) -> str:
+    """One step's choice as the journey keeps it: ids are short and printable, so the rest is no id's
+    (and PostgreSQL refuses NUL in text)."""
+    return "".join(filter(str.isprintable, str(value).strip()[:200]))
+
+
 @dataclass(frozen=True, slots=True)
 class Journey:
     """Where the patient is in booking: the choices so far, as they travel in the query."""
@@ -99,7 +105,7 @@ class Journey:
     @classmethod
     def of(cls, request: HTMXRequest) -> Journey:
         query = request.query_params
-        values = {item.name: str(query.get(item.name, "")).strip()[:200] for item in fields(cls)}
+        values = {item.name: _choice(query.get(item.name, "")) for item in fields(cls)}
         # The place step's one radio group: "location:<id>" or "provider:<id>".
         kind, _, ident = str(query.get("where", "")).partition(":")
         if kind in {"location", "provider"} and ident:
@@ -351,20 +357,23 @@ class AppointmentsController(Controller):
         data: Annotated[ConfirmForm, URL_ENCODED],
     ) -> Template | Redirect:
         """Book the slot (once, however often the form is sent), then cancel what it replaces."""
-        journey = Journey(data.visit_type, data.location, data.provider, data.day, data.slot, data.replaces)
+        # Trimmed and cut as from a query: the journey goes back into the URLs the pages link to.
+        journey = Journey(
+            *map(_choice, (data.visit_type, data.location, data.provider, data.day, data.slot, data.replaces))
+        )
         now = plugin_host.clock()
         moving = await _replaced(request, journey, viewer, plugin_host, settings, now)
         if isinstance(moving, Template):
             return moving
         patient_id = _patient(viewer)
-        if not data.booking_token or not data.slot:
+        if not data.booking_token or not journey.slot:
             return await _confirm_page(request, journey, patient_id, moving, plugin_host, settings)
         try:
             booked = await booking.book(
                 plugin_host,
                 patient_id=patient_id,
                 account_id=str(viewer.account_id),
-                slot_id=data.slot,
+                slot_id=journey.slot,
                 form_token=data.booking_token[:100],
                 replaces=moving,
             )
@@ -372,7 +381,7 @@ class AppointmentsController(Controller):
             raise NotFoundException() from None
         except Refused as refusal:
             await record_access(
-                request, "appointment.book", data.slot, outcome="refused", detail={"code": refusal.code}
+                request, "appointment.book", journey.slot, outcome="refused", detail={"code": refusal.code}
             )
             return await _confirm_page(
                 request,

@@ -22,6 +22,8 @@ SIGN_UP_ROUTE = "sign-up"
 STATEMENTS_ROUTE = "statements"
 GUEST_PAYMENT_ROUTE = "guest-payment"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
+MAX_PATH = 2_000
+"""Longer than any page of the portal: a longer ``Location`` is refused by browsers and proxies."""
 
 UNKNOWN_LANGUAGE = ErrorText(
     N_("That language is not available"),
@@ -82,7 +84,8 @@ class LanguageController(Controller):
 def same_site_path(candidate: str) -> str:
     """``candidate`` if it is a path on this site, else ``/``: a form can never send a patient elsewhere."""
     if (
-        not candidate.startswith("/")
+        len(candidate) > MAX_PATH
+        or not candidate.startswith("/")
         or candidate.startswith("//")
         or "\\" in candidate
         # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
