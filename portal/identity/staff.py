@@ -303,6 +303,8 @@ class StaffSignInController(Controller):
         }
         if errors:
             return self._local_page(data, errors)
+        if "\x00" in email:  # no account has a NUL in its address, and PostgreSQL refuses one in text
+            return self._local_page(data, {"email": _gettext(request, LOCAL_WRONG)})
         check = await accounts.check_password(
             Realm.STAFF, email, data.password, address=_address(request), user_agent=_user_agent(request), now=now
         )

@@ -65,6 +65,8 @@ async def about(plugin_host: PluginHost, patient_id: str, statement_id: str | No
         if line_id:
             raise NotFound("line", line_id)
         return About()
+    if "\x00" in statement_id:  # no EHR id has a NUL, and PostgreSQL refuses one in text
+        raise NotFound("statement", statement_id)
     read = await statement_of(plugin_host, patient_id, statement_id, now=plugin_host.clock())
     if not line_id:
         return About(read)
