@@ -47,7 +47,10 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="answer EHR reads from memory (bench/memory.py)")
     args = parser.parse_args()
     factory = "bench.serve:memory_app" if args.memory else "bench.serve:sandbox_app"
-    uvicorn.run(factory, factory=True, host="127.0.0.1", port=args.port, workers=args.workers, log_level="warning")
+    # A user reading a page for up to 5 s keeps their connection, as the deploy/ nginx's 65 s keep-alive lets them in
+    # production; uvicorn's default 5 s would close it under them (wrk counts that as an error).
+    uvicorn.run(factory, factory=True, host="127.0.0.1", port=args.port, workers=args.workers, log_level="warning",
+                timeout_keep_alive=75)  # fmt: skip
 
 
 if __name__ == "__main__":
