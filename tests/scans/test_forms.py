@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import hypothesis
 import pytest
+from carefront_sdk.models import AppointmentStatus
 from hypothesis import HealthCheck, Phase
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -184,20 +185,38 @@ async def _sign_in(app: Litestar, browser: Role, account: dict[str, Any], **valu
 
 
 async def free_patients(app: Litestar, count: int) -> list[str]:
-    """``count`` sandbox patients of ``FUZZ_PATIENTS`` who owe something and have no account or plan yet,
-    the one who owes most first (a plan needs a balance)."""
-    ehr = app.state["plugin_host"].ehr
+    """``count`` sandbox patients of ``FUZZ_PATIENTS`` who owe something and have no account or plan yet.
+
+    The first is the patient whose pages have the most forms: two statements or more to owe on (a
+    plan of some of them, and one to add later) and an upcoming appointment to cancel or move. Other
+    tests may have claimed any of the list before this one runs, so each is checked, not assumed.
+    """
+    host = app.state["plugin_host"]
+    ehr, now = host.ehr, host.clock()
     owing: dict[str, int] = {}
+    fullest: str | None = None
     for number in FUZZ_PATIENTS:
         patient_id = f"pt-{number}"
         if await accounts.find_by_patient(patient_id) or await PaymentPlan.exists().where(
             PaymentPlan.patient_id == patient_id
         ):
             continue
-        if (balance := sum(summary.balance.amount for summary in await ehr.list_statements(patient_id))) > 0:
-            owing[patient_id] = balance
-        if len(owing) == count:
-            return sorted(owing, key=lambda patient_id: -owing[patient_id])
+        owed = [
+            summary.balance.amount for summary in await ehr.list_statements(patient_id) if summary.balance.amount > 0
+        ]
+        if not owed:
+            continue
+        owing[patient_id] = sum(owed)
+        if fullest is None and len(owed) > 1:
+            upcoming = [
+                appointment
+                for appointment in await ehr.list_appointments(patient_id)
+                if appointment.status is AppointmentStatus.BOOKED and appointment.starts_at > now
+            ]
+            fullest = patient_id if upcoming else None
+        if fullest is not None and len(owing) >= count:
+            others = sorted((p for p in owing if p != fullest), key=lambda patient_id: -owing[patient_id])
+            return [fullest, *others[: count - 1]]
     raise AssertionError(f"fewer than {count} of the fuzzing patients are left (a second run on one database?)")
 
 

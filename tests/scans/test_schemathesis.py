@@ -8,7 +8,7 @@ app on this test's event loop (asyncpg pools are bound to it, so schemathesis' o
 runs the app on a loop of its own, cannot be used).
 
 Distinct examples per operation: ``CAREFRONT_FUZZ_EXAMPLES`` when set (``make fuzz`` sets 500); in
-CI (``CI=true``) 500 on PostgreSQL, the production database, and 50 on SQLite; 15 otherwise. An
+CI (``CI=true``) 500 on PostgreSQL, the production database, and 20 on SQLite; 15 otherwise. An
 operation with fewer possible inputs (a page without parameters has one) gets all of them; the
 summary this test prints (``-rP``) gives the count for each, and the test fails if any operation
 falls short. Of the 152 operations, 93 give 500 distinct requests and 59 give one: 46,559 requests.
@@ -18,7 +18,7 @@ the patient in again before every request ~45 s, the app ~300 s, a third of that
 fuzzer's password guesses. What keeps it inside CI's 20 minutes (README "Scans and fuzzing"):
 
 - Generation runs in a process of its own (``fuzz_cases.py``) while the app answers, once per
-  session, the smaller count first: SQLite's 50 are ready in seconds, PostgreSQL's 500 are made
+  session, the smaller count first: SQLite's 20 are ready in seconds, PostgreSQL's 500 are made
   while the tests between the two runs go on, and both backends send the same requests.
 - Requests that are the same bytes (schemathesis' case-id header aside) are sent once, and more are
   drawn until there are enough distinct ones.
@@ -73,7 +73,7 @@ def examples(backend: str) -> int:
     if chosen := os.environ.get("CAREFRONT_FUZZ_EXAMPLES"):
         return int(chosen)
     if IN_CI:
-        return 500 if backend == "postgres" else 50
+        return 500 if backend == "postgres" else 20
     return 15
 
 
