@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import hypothesis
 import pytest
-from carefront_sdk.models import AppointmentStatus
+from carefront_sdk.models import AppointmentStatus, SlotQuery
 from hypothesis import HealthCheck, Phase
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -188,36 +188,46 @@ async def free_patients(app: Litestar, count: int) -> list[str]:
     """``count`` sandbox patients of ``FUZZ_PATIENTS`` who owe something and have no account or plan yet.
 
     The first is the patient whose pages have the most forms: two statements or more to owe on (a
-    plan of some of them, and one to add later) and an upcoming appointment to cancel or move. Other
-    tests may have claimed any of the list before this one runs, so each is checked, not assumed.
+    plan of some of them, and one to add later) and an upcoming appointment to cancel or move, which
+    is booked for them if they have none. Other tests may have claimed any of the list before this
+    one runs, so each is checked, not assumed.
     """
-    host = app.state["plugin_host"]
-    ehr, now = host.ehr, host.clock()
-    owing: dict[str, int] = {}
-    fullest: str | None = None
+    ehr = app.state["plugin_host"].ehr
+    owing: dict[str, list[int]] = {}
     for number in FUZZ_PATIENTS:
         patient_id = f"pt-{number}"
         if await accounts.find_by_patient(patient_id) or await PaymentPlan.exists().where(
             PaymentPlan.patient_id == patient_id
         ):
             continue
-        owed = [
-            summary.balance.amount for summary in await ehr.list_statements(patient_id) if summary.balance.amount > 0
-        ]
-        if not owed:
-            continue
-        owing[patient_id] = sum(owed)
-        if fullest is None and len(owed) > 1:
-            upcoming = [
-                appointment
-                for appointment in await ehr.list_appointments(patient_id)
-                if appointment.status is AppointmentStatus.BOOKED and appointment.starts_at > now
-            ]
-            fullest = patient_id if upcoming else None
-        if fullest is not None and len(owing) >= count:
-            others = sorted((p for p in owing if p != fullest), key=lambda patient_id: -owing[patient_id])
-            return [fullest, *others[: count - 1]]
-    raise AssertionError(f"fewer than {count} of the fuzzing patients are left (a second run on one database?)")
+        if owed := [s.balance.amount for s in await ehr.list_statements(patient_id) if s.balance.amount > 0]:
+            owing[patient_id] = owed
+    fullest = next((patient_id for patient_id, owed in owing.items() if len(owed) > 1), None)
+    if fullest is None or len(owing) < count:
+        raise AssertionError(f"fewer than {count} of the fuzzing patients are left (a second run on one database?)")
+    await _with_an_upcoming_appointment(app, fullest)
+    others = sorted((p for p in owing if p != fullest), key=lambda patient_id: -sum(owing[patient_id]))
+    return [fullest, *others[: count - 1]]
+
+
+async def _with_an_upcoming_appointment(app: Litestar, patient_id: str) -> None:
+    """Book the patient's next open slot in the EHR, as the hospital's scheduler would, unless they
+    already have an appointment to come."""
+    host = app.state["plugin_host"]
+    now = host.clock()
+    if any(
+        appointment.status is AppointmentStatus.BOOKED and appointment.starts_at > now
+        for appointment in await host.ehr.list_appointments(patient_id)
+    ):
+        return
+    catalog = await host.ehr.read_scheduling_catalog()
+    for days in range(1, 30):
+        for visit_type in catalog.visit_types:
+            slots = await host.ehr.find_slots(SlotQuery(visit_type.id, now.date() + timedelta(days=days)))
+            if slots:
+                await host.ehr.book(patient_id, slots[0].id, f"forms-{secrets.token_hex(8)}")
+                return
+    raise AssertionError("no open slot in the sandbox's next 30 days")
 
 
 async def _post(role: Role, path: str, page: str, fields: dict[str, Any]) -> httpx.Response:
